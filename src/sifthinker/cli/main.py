@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "synth": "sifthinker.cli.synth",
     "data": "sifthinker.cli.data",
     "tiny-model": "sifthinker.cli.tiny_model",
+    "pretrain": "sifthinker.cli.pretrain",
     "train": "sifthinker.cli.train",
     "merge": "sifthinker.cli.merge",
     "infer": "sifthinker.cli.infer",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["SynthConfig", "PALETTE", "SHAPES", "SIZE_CLASSES", "QUESTION_TYPES", "ANSWER_TYPES"]
+__all__ = ["SynthConfig", "PALETTE", "SHAPES", "SIZE_CLASSES", "QUESTION_TYPES", "ANSWER_TYPES", "WORLDS", "world"]
 
 # Named object colours (linear-ish RGB in [0, 1]); chosen to stay distinct and nameable under shading.
 PALETTE: dict[str, tuple[float, float, float]] = {
@@ -166,3 +166,23 @@ class SynthConfig:
         if unknown:
             raise ValueError(f"SynthConfig: unknown fields {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# Named worlds. "close" is the tiny model's world (the pretrained base and the CPU demo): a lower camera with a
+# narrower view, so an object spans about 0.2 of a 112-px image (the default camera: about 0.12, i.e. 13 px —
+# less than one 28-px LLM image token of Qwen2.5-VL).
+WORLDS: dict[str, dict] = {
+    "default": {},
+    "close": {"camera_height": (1.2, 1.5), "hfov_deg": (30.0, 34.0), "objects": (2, 4)},
+}
+
+
+def world(name: str = "default", **overrides) -> SynthConfig:
+    """The named world of :data:`WORLDS` with ``overrides`` on top.
+
+    >>> world("close", image_size=(112, 112)).hfov_deg
+    (30.0, 34.0)
+    """
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r} (choose from {', '.join(WORLDS)})")
+    return SynthConfig(**{**WORLDS[name], **overrides})
