@@ -33,7 +33,7 @@ class Phase:
         try:
             until, objects, decimals = float(d["until"]), tuple(int(v) for v in d["objects"]), int(d["decimals"])
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"pretrain phases[{index}]: need until (0–1], objects [min, max], decimals; {e}") from None
+            raise ValueError(f"pretrain phases[{index}]: need until, objects [min, max] and decimals ({e})") from None
         if not 0 < until <= 1 or len(objects) != 2 or not 1 <= objects[0] <= objects[1] or decimals not in (1, 2, 3):
             raise ValueError(f"pretrain phases[{index}]: got until={until}, objects={objects}, decimals={decimals}")
         return cls(until, objects, decimals)
@@ -94,7 +94,8 @@ class PretrainConfig:
             raise ValueError(f"pretrain world: {self.world!r} is not one of {list(WORLDS)}")
         if self.image_size % 28:
             raise ValueError(f"pretrain image_size: a multiple of 28 px (one LLM image token), got {self.image_size}")
-        unknown = set(self.model) - {f.name for f in dataclasses.fields(TinyModelConfig)} | ({"seed"} & set(self.model))
+        known = {f.name for f in dataclasses.fields(TinyModelConfig)} - {"seed"}
+        unknown = set(self.model) - known
         if unknown:
             raise ValueError(f"pretrain model: unknown or disallowed keys {sorted(unknown)} (the seed is 'seed')")
         for name in ("max_steps", "batch_size", "logging_steps", "save_steps", "eval_steps", "keep_checkpoints"):
@@ -135,7 +136,7 @@ class PretrainConfig:
         return cls(**d)
 
 
-def load_pretrain_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> PretrainConfig:
+def load_pretrain_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()):
     """The recipe at ``path`` (YAML) with ``key=value`` overrides (``model.hidden_size=128``) applied."""
     import yaml
 

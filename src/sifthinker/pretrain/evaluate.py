@@ -18,7 +18,7 @@ import numpy as np
 from ..boxes import iou
 from ..synth.render import render_scene
 from .config import PretrainConfig
-from .tasks import LIST_QUESTION, make_example, parse_region, eval_rng
+from .tasks import LIST_QUESTION, eval_rng, make_example, parse_region
 
 __all__ = ["evaluate_base", "write_card", "generate"]
 
@@ -105,6 +105,10 @@ def write_card(folder: Path, info: dict) -> Path:
     """``README.md``: what the model is, its data, training, wall time, command and held-out measurements."""
     ev, cfg = info["eval"], info["config"]
     hours = info["train_seconds"] / 3600
+    phases = ", ".join(
+        f"until {p['until']:.0%} of the steps {p['objects'][0]}–{p['objects'][1]} objects, {p['decimals']} decimal(s)"
+        for p in cfg["phases"]
+    )
     text = f"""---
 license: apache-2.0
 library_name: transformers
@@ -123,7 +127,7 @@ chain, a demo question type or a demo scene.
 ## Data
 Scenes rendered on the fly from seeds disjoint from every `sifthinker synth` split; tasks (weights
 {cfg['tasks']}): list every object with its box and depth; ground a name to its box and depth; read the depth of
-a box; name what is in a box (or "nothing"). Curriculum: {', '.join(f"until {p['until']:.0%} of the steps {p['objects'][0]}–{p['objects'][1]} objects, {p['decimals']} decimal(s)" for p in cfg['phases'])};
+a box; name what is in a box (or "nothing"). Curriculum: {phases};
 {cfg['replay']:.0%} of later batches replay the first phase's world. A temporary dense head on the vision tower's
 merged tokens (object colour, shape and depth on a 4 × 4 sub-grid per token, weight {cfg['aux_weight']}) was
 trained alongside and dropped.
@@ -139,8 +143,8 @@ Command: `sifthinker pretrain --config recipes/tiny/pretrain/config.yaml`.
 |---|---|---|
 | grounding IoU ({ev['ground_items']} items) | {ev['ground_iou']} | {ev['mean_box_iou']} (always the mean box) |
 | grounding IoU ≥ 0.5 | {ev['ground_acc50']} | |
-| stated depth error of the grounded object | {ev['ground_depth_abs_error']} | {ev['mean_depth_abs_error']} (always the mean depth) |
-| depth reading error of a box | {ev['depth_read_abs_error']} | {ev['depth_read_mean_baseline']} (always the mean depth) |
+| stated depth error, grounded object | {ev['ground_depth_abs_error']} | {ev['mean_depth_abs_error']} (mean depth) |
+| depth reading error of a box | {ev['depth_read_abs_error']} | {ev['depth_read_mean_baseline']} (mean depth) |
 | objects listed = objects in the scene | {ev['list_count_acc']} | |
 """
     path = folder / "README.md"

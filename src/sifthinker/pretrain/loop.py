@@ -295,7 +295,8 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, max_steps_this_run: 
         if done % cfg.logging_steps == 0 or done == end:
             row = {"step": done, "loss": round(loss.item(), 5), "lm_loss": round(lm.item(), 5),
                    **{k: round(v, 5) for k, v in parts.items()}, "lr": schedule.get_last_lr()[0],
-                   "phase": cfg.phases.index(cfg.phase_at(step)), "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+                   "phase": cfg.phases.index(cfg.phase_at(step)),
+                   "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
             _append(metrics, row)
             bar.set_postfix(loss=f"{row['lm_loss']:.3f}", aux=f"{aux.item():.3f}")
         if done % cfg.eval_steps == 0 and done < cfg.max_steps:
