@@ -270,7 +270,7 @@ class _Builder:
         rng = np.random.default_rng(item_seed(self.cfg.seed, p.item.id))
         try:
             path = focus_path(p.item.gt_boxes, p.size[0], p.size[1], self.cfg.expansion, seed=rng)
-            frames = attach_depths(path, p.depth)
+            frames = attach_depths(path, p.depth, self.cfg.expansion.decimals)
         except (ValueError, RuntimeError) as e:
             raise _Failure("expansion", "error", str(e)) from None
         if p.image is not None:

@@ -40,6 +40,8 @@ class ExpansionConfig:
         distractor_scale: range of the random scale factor applied to it (0.7, 1.3).
         distractor_max_iou: a distractor must overlap the enclosing box less than this IoU (0.001).
         distractor_tries: random placements tried when no diagonal corner fits (1000).
+        decimals: the decimals of every box and depth in the chain (3, the trace grammar's most; 2 suits a
+            small model, whose every extra digit is a token to learn).
     """
 
     rule: str = "fixed"
@@ -50,8 +52,11 @@ class ExpansionConfig:
     distractor_scale: tuple[float, float] = field(default=(0.7, 1.3))
     distractor_max_iou: float = 0.001
     distractor_tries: int = 1000
+    decimals: int = 3
 
     def __post_init__(self) -> None:
+        if self.decimals not in (1, 2, 3):
+            raise ValueError(f"expansion decimals must be 1, 2 or 3, got {self.decimals!r}")
         if self.rule not in RULES:
             raise ValueError(f"expansion rule {self.rule!r}: expected one of {RULES}")
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -80,17 +85,21 @@ def item_seed(seed: int, item_id: str) -> int:
     return int.from_bytes(h, "big")
 
 
-def round_box(b: Sequence[float]) -> Box:
-    """Round to 3 decimals, clip to [0, 1] and keep at least 0.001 on each side (a trace needs x1 < x2, y1 < y2).
+def round_box(b: Sequence[float], decimals: int = 3) -> Box:
+    """Round to ``decimals`` (3), clip to [0, 1] and keep at least one unit of the last decimal on each side (a
+    trace needs x1 < x2, y1 < y2).
 
     >>> round_box((0.12341, 0.5, 0.12349, 0.7))
     (0.123, 0.5, 0.124, 0.7)
+    >>> round_box((0.12341, 0.5, 0.12349, 0.7), decimals=2)
+    (0.12, 0.5, 0.13, 0.7)
     """
-    x1, y1, x2, y2 = (min(1.0, max(0.0, round(float(v), 3))) for v in b)
-    if x2 - x1 < 0.001:
-        x1, x2 = (x1, round(x1 + 0.001, 3)) if x1 <= 0.999 else (0.999, 1.0)
-    if y2 - y1 < 0.001:
-        y1, y2 = (y1, round(y1 + 0.001, 3)) if y1 <= 0.999 else (0.999, 1.0)
+    unit = 10.0**-decimals
+    x1, y1, x2, y2 = (min(1.0, max(0.0, round(float(v), decimals))) for v in b)
+    if x2 - x1 < unit - 1e-12:
+        x1, x2 = (x1, round(x1 + unit, decimals)) if x1 <= 1 - unit else (round(1 - unit, decimals), 1.0)
+    if y2 - y1 < unit - 1e-12:
+        y1, y2 = (y1, round(y1 + unit, decimals)) if y1 <= 1 - unit else (round(1 - unit, decimals), 1.0)
     return (x1, y1, x2, y2)
 
 
@@ -165,7 +174,7 @@ def focus_path(
     """The forward focus path of METHOD.md §4 for GT boxes ``gt`` on a ``width``×``height`` image.
 
     Order: full image → (distractor) → (enclosing box, when the outermost kept expansion holds several boxes) →
-    kept expansions, outermost first → GT boxes. Boxes are rounded to 3 decimals; a frame identical to the one
+    kept expansions, outermost first → GT boxes. Boxes are rounded to ``config.decimals``; a frame identical to the one
     before it is dropped (e.g. when the GT box is the whole image). Depths are attached later, from the depth map.
     """
     if not gt:
@@ -173,6 +182,7 @@ def focus_path(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     steps = expand_steps(gt, width, height, config)
     kept = steps[: config.keep_expansions]
+    dec = config.decimals
     frames: list[PathFrame] = [PathFrame([FULL_IMAGE], "full")]
     outer = kept[-1] if kept else [tuple(float(v) for v in b) for b in gt]
     m = enclosing(outer)
@@ -181,12 +191,12 @@ def focus_path(
     if want_distractor:
         d = make_distractor(m, rng, config)
         if d is not None:
-            frames.append(PathFrame([round_box(d)], "distractor"))
+            frames.append(PathFrame([round_box(d, dec)], "distractor"))
     if kept and len(outer) > 1:
-        frames.append(PathFrame([round_box(m)], "enclosing"))
+        frames.append(PathFrame([round_box(m, dec)], "enclosing"))
     for boxes in reversed(kept):
-        frames.append(PathFrame([round_box(b) for b in boxes], "expansion"))
-    frames.append(PathFrame([round_box(b) for b in gt], "gt"))
+        frames.append(PathFrame([round_box(b, dec) for b in boxes], "expansion"))
+    frames.append(PathFrame([round_box(b, dec) for b in gt], "gt"))
     out: list[PathFrame] = []
     for f in frames:
         if out and out[-1].boxes == f.boxes:

@@ -18,8 +18,8 @@ __all__ = ["attach_depths", "draw_boxes", "frame_png", "GREEN"]
 GREEN = (0, 255, 0)
 
 
-def attach_depths(path: Sequence[PathFrame], depth: DepthMap) -> list[Frame]:
-    """Give every box of every frame its box-mean depth (METHOD.md §3), rounded to 3 decimals."""
+def attach_depths(path: Sequence[PathFrame], depth: DepthMap, decimals: int = 3) -> list[Frame]:
+    """Give every box of every frame its box-mean depth (METHOD.md §3), rounded to ``decimals``."""
     frames = []
     for pf in path:
         means = depth.box_means(list(pf.boxes))
@@ -27,7 +27,7 @@ def attach_depths(path: Sequence[PathFrame], depth: DepthMap) -> list[Frame]:
         for b, m in zip(pf.boxes, means.tolist(), strict=True):
             if m != m:  # an empty pixel rectangle cannot happen for a valid box; refuse loudly if it does
                 raise ValueError(f"box {b} covers no pixel of a {depth.shape[1]}×{depth.shape[0]} depth map")
-            regions.append(Region(tuple(b), round(min(1.0, max(0.0, m)), 3)))
+            regions.append(Region(tuple(b), round(min(1.0, max(0.0, m)), decimals)))
         frames.append(Frame(regions, pf.role))
     return frames
 

@@ -3,7 +3,8 @@
 The same scorer serves RL and evaluation: :func:`format_score`, :func:`answer_score`, :func:`box_score` and
 :func:`depth_score` score one completion; :func:`get_reward_funcs` builds TRL-compatible batch functions by name
 (ours or the authors': ``format``, ``accuracy``, ``accuracy_w_progress``, ``bboxaccuracy``,
-``bboxaccuracy_w_progress``, ``depth_consistency``).
+``bboxaccuracy_w_progress``, ``depth_consistency``). :func:`depth_grounded_score` (registry name
+``depth_grounded``) is our depth reward that pays only for depth that is right on the evidence.
 """
 
 from .functions import (
@@ -11,6 +12,7 @@ from .functions import (
     REWARDS,
     AnswerReward,
     BoxReward,
+    DepthGroundedReward,
     DepthReward,
     FormatReward,
     SearchReward,
@@ -27,6 +29,8 @@ from .scores import (
     box_score,
     box_score_plain,
     completion_text,
+    depth_grounded_parts,
+    depth_grounded_score,
     depth_parts,
     depth_score,
     format_score,
@@ -40,6 +44,7 @@ __all__ = [
     "REWARDS",
     "AnswerReward",
     "BoxReward",
+    "DepthGroundedReward",
     "DepthReward",
     "FormatReward",
     "SearchReward",
@@ -51,6 +56,8 @@ __all__ = [
     "box_score",
     "box_score_plain",
     "completion_text",
+    "depth_grounded_parts",
+    "depth_grounded_score",
     "depth_parts",
     "depth_score",
     "format_score",

@@ -32,9 +32,11 @@ from ..trace import read_lenient
 from .progress import ProgressMemory, progress_key
 from .scores import (
     DEFAULT_DEPTH_TOL,
+    DEFAULT_GROUNDED_TOL,
     answer_score,
     box_parts,
     completion_text,
+    depth_grounded_parts,
     depth_parts,
     progress_adjust,
     search_score,
@@ -48,6 +50,7 @@ __all__ = [
     "AnswerReward",
     "BoxReward",
     "DepthReward",
+    "DepthGroundedReward",
     "SearchReward",
     "REWARDS",
     "ALIASES",
@@ -271,6 +274,51 @@ class DepthReward(SIFReward):
         }
 
 
+class DepthGroundedReward(SIFReward):
+    """Grounded depth reward (ours, :func:`~sifthinker.rewards.scores.depth_grounded_score`): the last area's
+    stated depths against the true depth of the evidence they cover, matched to the GT boxes.
+
+    Reads the depth column of :class:`DepthReward` and the box column of :class:`BoxReward`. Logs its parts and,
+    for comparison with the official reward, ``abs_error`` and ``mean_stated`` over every region of the
+    completion measured against its own box (as :class:`DepthReward` logs them).
+    """
+
+    depth_columns = DepthReward.depth_columns
+    box_columns = BoxReward.box_columns
+
+    def __init__(self, *, tol: float = DEFAULT_GROUNDED_TOL) -> None:
+        self.name = "depth_grounded"
+        super().__init__()
+        if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+            raise ValueError(f"grounded depth reward: tol must be a finite number > 0, got {tol!r}")
+        self.tol = float(tol)
+
+    def score_batch(self, texts, kwargs):
+        n = len(texts)
+        depths = _column(kwargs, self.depth_columns, self.name, n)
+        gts = _column(kwargs, self.box_columns, self.name, n)
+        out, ev_err, errs, stated = [], [], [], []
+        for t, d, g in zip(texts, depths, gts):
+            dm = _depth_map(d)
+            p = depth_grounded_parts(t, dm, g, tol=self.tol)
+            out.append(p["reward"])
+            if math.isfinite(p["evidence_error"]):
+                ev_err.append(p["evidence_error"])
+            q = depth_parts(t, dm)
+            if q["n_regions"] and math.isfinite(q["abs_error"]):
+                errs.append(q["abs_error"])
+                stated.append(q["mean_stated"])
+        return out, {
+            "evidence_error": _mean_or_nan(ev_err),
+            "abs_error": _mean_or_nan(errs),
+            "mean_stated": _mean_or_nan(stated),
+        }
+
+
+def _mean_or_nan(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
 def _depth_map(d) -> DepthMap:
     if isinstance(d, DepthMap):
         return d
@@ -303,6 +351,7 @@ REWARDS: dict[str, Callable[..., SIFReward]] = {
     "box": lambda **kw: BoxReward(bonus=True, **kw),
     "box_plain": lambda **kw: BoxReward(bonus=False, **kw),
     "depth": DepthReward,
+    "depth_grounded": DepthGroundedReward,
     "search": SearchReward,
 }
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..answers import answer_match
-from ..boxes import FULL_IMAGE, clip, hierarchical_iou, validate_box
-from ..depth import DepthMap, box_mean, box_means, validate_depth
+from ..boxes import FULL_IMAGE, clip, hierarchical_iou, iou, validate_box
+from ..depth import DepthMap, box_mean, box_means, box_pixel_rect, integral_image, validate_depth
 from ..trace import LenientTrace, Region, read_lenient
 
 __all__ = [
@@ -36,11 +36,15 @@ __all__ = [
     "box_parts",
     "depth_score",
     "depth_parts",
+    "depth_grounded_score",
+    "depth_grounded_parts",
     "search_score",
     "validate_gt_boxes",
 ]
 
 DEFAULT_DEPTH_TOL = 0.1
+DEFAULT_GROUNDED_TOL = 0.1
+ROUNDING_SLACK = 0.005  # a depth written with 2 decimals is within this of the true value: full credit
 
 
 def completion_text(completion) -> str:
@@ -277,3 +281,85 @@ def depth_score(text, depth, *, tol: float = DEFAULT_DEPTH_TOL) -> float:
     (validated once, O(1) per box; use it when scoring many completions against one image).
     """
     return depth_parts(text, depth, tol=tol)["reward"]
+
+
+# ------------------------------------------------------------------------------------------ grounded depth
+
+
+def _evidence_sums(dm, gt: list) -> tuple[np.ndarray, np.ndarray]:
+    """Integral images of depth·E and of E, E the mask of the evidence (the union of the GT boxes' pixels)."""
+    arr = dm.array if isinstance(dm, DepthMap) else np.asarray(dm)
+    h, w = arr.shape[:2]
+    mask = np.zeros((h, w), dtype=bool)
+    for b in gt:
+        c0, r0, c1, r1 = box_pixel_rect(b, w, h)
+        mask[r0:r1, c0:c1] = True
+    return integral_image(np.where(mask, arr, 0.0)), integral_image(mask)
+
+
+def _rect_sum(s: np.ndarray, rect: tuple[int, int, int, int]) -> float:
+    c0, r0, c1, r1 = rect
+    if c0 >= c1 or r0 >= r1:
+        return 0.0
+    return float(s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0])
+
+
+def depth_grounded_parts(text, depth, gt_boxes, *, tol: float = DEFAULT_GROUNDED_TOL) -> dict[str, float]:
+    """The named parts of the grounded depth reward: ``reward``, ``evidence_error`` (mean |d − target| over the
+    matched regions, NaN if none), ``matched`` (regions matched to a GT box with positive IoU) and ``n_last``.
+
+    See :func:`depth_grounded_score`.
+    """
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"grounded depth tolerance must be a finite number > 0, got {tol!r}")
+    gt = validate_gt_boxes(gt_boxes)
+    dm = _as_depth(depth)
+    lt = read_lenient(completion_text(text))
+    empty = {"reward": 0.0, "evidence_error": float("nan"), "matched": 0, "n_last": 0}
+    if not lt.areas or not gt:
+        return empty
+    last = lt.areas[-1]
+    h, w = dm.shape[:2]
+    dsum, esum = _evidence_sums(dm, gt)
+    n_r, n_g = len(last), len(gt)
+    gain = np.zeros((n_r, n_g))
+    errs = np.full((n_r,), np.nan)
+    for i, r in enumerate(last):
+        box = clip(r.box)
+        rect = box_pixel_rect(box, w, h)
+        n_ev = _rect_sum(esum, rect)
+        if n_ev <= 0:  # the region covers no evidence: it earns nothing, whatever it states
+            continue
+        target = _rect_sum(dsum, rect) / n_ev  # the true depth of the evidence inside the stated box
+        errs[i] = abs(r.depth - target)
+        closeness = max(0.0, 1.0 - max(0.0, errs[i] - ROUNDING_SLACK) / tol)
+        for j, g in enumerate(gt):
+            gain[i, j] = iou(box, g) * closeness
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(gain, maximize=True)  # one region per GT box (O(R·G²) for R ≫ G)
+    total = float(gain[rows, cols].sum())
+    covering = errs[errs == errs]
+    return {
+        "reward": min(1.0, total / max(n_g, n_r)),
+        "evidence_error": float(covering.mean()) if covering.size else float("nan"),
+        "matched": int((gain[rows, cols] > 0).sum()),
+        "n_last": n_r,
+    }
+
+
+def depth_grounded_score(text, depth, gt_boxes, *, tol: float = DEFAULT_GROUNDED_TOL) -> float:
+    """Grounded depth reward ∈ [0, 1] (ours): depth that is right where the evidence is.
+
+    The regions of the **last** area are matched one-to-one to the GT boxes (Hungarian, maximising the gain
+    below); a region's target is the true mean depth of the evidence pixels inside its own box (E = the union of
+    the GT boxes), its closeness ``max(0, 1 − max(0, |d − target| − 0.005) / tol)`` (``tol`` absolute, 0.1; the
+    0.005 forgives a depth rounded to 2 decimals), and a matched pair
+    gains ``IoU(region, g) · closeness``. The reward is the summed gain over ``max(|G|, |regions|)``, so extra
+    boxes dilute it. Consequences, by construction: a region covering no evidence earns nothing; for any boxes,
+    stating each region's target depth scores at least as much as any constant or background depth; a chain
+    whose last area is exactly the GT boxes with their true depths scores 1; 0 with no area.
+
+    Unlike :func:`depth_score` it cannot be gamed by stating far depths for large background boxes.
+    """
+    return depth_grounded_parts(text, depth, gt_boxes, tol=tol)["reward"]
