@@ -11,7 +11,11 @@ HELP = "ask a model a question about an image; print its focus path and answer (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="hub id, local checkpoint folder, or sif-tiny")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local checkpoint folder, sif-tiny-base (shipped, pretrained) or sif-tiny (random)",
+    )
     p.add_argument("--image", type=Path, required=True)
     p.add_argument("--question", required=True)
     p.add_argument("--choices", nargs="+", default=None, help="answer options, shown as (A) ... (B) ...")

@@ -8,7 +8,11 @@ HELP = "serve a model behind an OpenAI-compatible /v1/chat/completions on 127.0.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="hub id, local checkpoint folder, or sif-tiny")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local checkpoint folder, sif-tiny-base (shipped, pretrained) or sif-tiny (random)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--name", default=None, help="the model name clients use (default: --model)")

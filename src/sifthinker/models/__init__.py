@@ -4,6 +4,7 @@ Nothing here imports torch or transformers at import time; the functions do.
 """
 
 from .loading import (
+    BASE_MODEL_NAME,
     QWEN_VL_MODEL_TYPES,
     TINY_MODEL_NAME,
     freeze_vision,
@@ -15,11 +16,13 @@ from .loading import (
     resolve_dtype,
     resolve_model_path,
     set_pixel_budget,
+    shipped_model_dir,
     vision_module_names,
 )
 from .tiny import TinyModelConfig, build_tiny_model, build_tokenizer, tiny_model_path
 
 __all__ = [
+    "BASE_MODEL_NAME",
     "QWEN_VL_MODEL_TYPES",
     "TINY_MODEL_NAME",
     "TinyModelConfig",
@@ -34,6 +37,7 @@ __all__ = [
     "resolve_dtype",
     "resolve_model_path",
     "set_pixel_budget",
+    "shipped_model_dir",
     "tiny_model_path",
     "vision_module_names",
 ]

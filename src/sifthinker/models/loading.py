@@ -1,7 +1,8 @@
 """Load an image-text-to-text checkpoint (Qwen2.5-VL first) with its processor, and find its parts.
 
 ``load_model`` takes a hub id or a local folder (or ``sif-tiny``: the offline tiny model of
-:mod:`sifthinker.models.tiny`, built once and cached) and returns ``(model, processor)``. The image pixel budget
+:mod:`sifthinker.models.tiny` with random weights, built once and cached; or ``sif-tiny-base``: the pretrained tiny
+base model that ships inside the package) and returns ``(model, processor)``. The image pixel budget
 (``min_pixels``/``max_pixels``) is set on the processor's image processor, as Qwen-VL checkpoints expect.
 :func:`vision_module_names`, :func:`freeze_vision` and :func:`lora_target_regex` find the vision tower and the
 language model's linear layers by module name, for freezing and LoRA.
@@ -15,12 +16,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "TINY_MODEL_NAME",
+    "BASE_MODEL_NAME",
+    "shipped_model_dir",
     "QWEN_VL_MODEL_TYPES",
     "resolve_model_path",
     "resolve_dtype",
@@ -34,8 +38,10 @@ __all__ = [
     "lora_target_regex",
 ]
 
-# The name that resolves to the offline tiny model (built into the cache on first use).
+# The name that resolves to the offline tiny model (random weights, built into the cache on first use).
 TINY_MODEL_NAME = "sif-tiny"
+# The name that resolves to the pretrained tiny base model shipped in the package (``sifthinker pretrain``).
+BASE_MODEL_NAME = "sif-tiny-base"
 
 # Model types this project is written for (others that transformers loads as image-text-to-text also work).
 QWEN_VL_MODEL_TYPES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe")
@@ -46,13 +52,27 @@ _DTYPES = ("auto", "bfloat16", "float16", "float32")
 _VISION_ATTRS = ("visual", "vision_tower", "vision_model", "vision_encoder", "image_encoder", "multi_modal_projector")
 
 
+def shipped_model_dir(name: str = BASE_MODEL_NAME) -> Path:
+    """The folder of a model that ships inside the package (``sifthinker/models/weights/<name>``)."""
+    return Path(__file__).resolve().parent / "weights" / name
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> str:
-    """A local folder or hub id as given; ``sif-tiny`` → the cached tiny model's folder (built on first use)."""
+    """A local folder or hub id as given; ``sif-tiny`` → the cached tiny model's folder (built on first use);
+    ``sif-tiny-base`` → the shipped pretrained base (a ``ValueError`` if this install lacks its weights)."""
     name = os.fspath(name_or_path)
     if name == TINY_MODEL_NAME:
         from .tiny import tiny_model_path
 
         return str(tiny_model_path())
+    if name == BASE_MODEL_NAME:
+        folder = shipped_model_dir(name)
+        if not (folder / "model.safetensors").exists():
+            raise ValueError(
+                f"{name!r}: the shipped weights are missing from {folder} (an install without package data?); "
+                "reinstall sifthinker, or train the base with `sifthinker pretrain` and pass its model/ folder"
+            )
+        return str(folder)
     return name
 
 
@@ -151,7 +171,7 @@ def load_model(
     """Load an image-text-to-text model and its processor → ``(model, processor)`` (processor None if not asked).
 
     Args:
-        name_or_path: a hub id, a local folder, or ``sif-tiny``.
+        name_or_path: a hub id, a local folder, ``sif-tiny`` or ``sif-tiny-base``.
         dtype: ``auto`` (the checkpoint's), ``bfloat16``, ``float16``, ``float32`` or a ``torch.dtype``.
         device_map: passed to ``from_pretrained`` (e.g. ``"auto"`` for inference; leave None for training).
         attn_implementation: e.g. ``sdpa``, ``eager``, ``flash_attention_2``.
@@ -169,7 +189,7 @@ def load_model(
     except OSError as e:
         raise ValueError(
             f"cannot load a model config from {path!r}: {e}. Pass a local checkpoint folder, a hub id reachable from "
-            f"this machine, or {TINY_MODEL_NAME!r} for the offline tiny model"
+            f"this machine, {BASE_MODEL_NAME!r} for the shipped tiny base or {TINY_MODEL_NAME!r} for a random one"
         ) from e
     model_type = getattr(config, "model_type", None)
     if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and not trust_remote_code:

@@ -33,7 +33,7 @@ import numpy as np
 from ..depth import colourise
 from ..io import atomic_write_text
 from ..prompts import build_prompt
-from ..synth.config import world
+from ..synth.config import world_config
 from .config import PretrainConfig
 from .tasks import COLOUR_CLASSES, SHAPE_CLASSES, SUBGRID, dense_labels, sample, train_rng
 
@@ -50,7 +50,7 @@ class Batch(dict):
 
 
 def phase_world(cfg: PretrainConfig, objects: tuple[int, int]):
-    return world(cfg.world, image_size=(cfg.image_size, cfg.image_size), objects=objects)
+    return world_config(cfg.world, image_size=(cfg.image_size, cfg.image_size), objects=objects)
 
 
 def messages(question: str, answer: str | None = None) -> list[dict]:

@@ -19,8 +19,8 @@ Scenes come from ``numpy.random.default_rng([NAMESPACE, kind, seed, ...])`` — 
 every split of :func:`sifthinker.synth.generate_dataset` is drawn from a two-word ``[seed, index]``: pretraining
 never renders a scene of a dataset the demo trains or evaluates on.
 
->>> from sifthinker.synth import world
->>> ex = make_example(render_scene(world("close", image_size=(112, 112)), train_rng(0, 0, 0)),
+>>> from sifthinker.synth import world_config
+>>> ex = make_example(render_scene(world_config("close", image_size=(112, 112)), train_rng(0, 0, 0)),
 ...                   train_rng(0, 0, 0), "list", decimals=2)
 >>> ex.task, ex.question
 ('list', 'List every object with its box and depth.')

@@ -12,7 +12,7 @@ attributes) come from the scene graph with their evidence boxes; :func:`generate
 (64, 64, 3)
 """
 
-from .config import PALETTE, QUESTION_TYPES, SHAPES, SIZE_CLASSES, WORLDS, SynthConfig, world
+from .config import PALETTE, QUESTION_TYPES, SHAPES, SIZE_CLASSES, WORLDS, SynthConfig, world_config
 from .dataset import generate_dataset, scene_id, scene_records, split_of, write_card
 from .questions import Question, make_questions
 from .render import Scene, SceneObject, render_scene, render_world
@@ -21,7 +21,7 @@ from .world import World, sample_world
 __all__ = [
     "SynthConfig",
     "WORLDS",
-    "world",
+    "world_config",
     "PALETTE",
     "SHAPES",
     "SIZE_CLASSES",

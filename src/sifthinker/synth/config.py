@@ -10,7 +10,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["SynthConfig", "PALETTE", "SHAPES", "SIZE_CLASSES", "QUESTION_TYPES", "ANSWER_TYPES", "WORLDS", "world"]
+__all__ = [
+    "SynthConfig",
+    "PALETTE",
+    "SHAPES",
+    "SIZE_CLASSES",
+    "QUESTION_TYPES",
+    "ANSWER_TYPES",
+    "WORLDS",
+    "world_config",
+]
 
 # Named object colours (linear-ish RGB in [0, 1]); chosen to stay distinct and nameable under shading.
 PALETTE: dict[str, tuple[float, float, float]] = {
@@ -177,10 +186,10 @@ WORLDS: dict[str, dict] = {
 }
 
 
-def world(name: str = "default", **overrides) -> SynthConfig:
+def world_config(name: str = "default", **overrides) -> SynthConfig:
     """The named world of :data:`WORLDS` with ``overrides`` on top.
 
-    >>> world("close", image_size=(112, 112)).hfov_deg
+    >>> world_config("close", image_size=(112, 112)).hfov_deg
     (30.0, 34.0)
     """
     if name not in WORLDS:
