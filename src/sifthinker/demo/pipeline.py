@@ -1,8 +1,11 @@
-"""The whole of SIFThinker on a CPU in minutes: synthetic world → SIF chains → tiny model → SFT → GRPO-SIF →
-evaluation of every stage (and an answers-only baseline) → ``report.html``.
+"""The whole of SIFThinker at toy scale on a CPU, from the shipped base model: synthetic world → SIF chains → SFT
+(and an answers-only baseline) → GRPO-SIF (and the official depth reward, as an ablation) → evaluation of every
+model on the held-out test split → ``report.html``.
 
 Every stage writes into ``out`` and records itself in ``stages.json`` when it finishes, so a rerun into the same
 folder skips finished stages (and the synthetic set, the data build and the evaluations resume inside a stage).
+Library messages and the trainers' per-step logs go to ``out/demo.log``; the console shows one line per stage and
+a progress bar.
 """
 
 from __future__ import annotations
@@ -11,61 +14,47 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text
+from .config import DemoConfig
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "run_demo", "MODELS"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class DemoConfig:
-    """Sizes of the demo; ``quick()`` is the smoke-test size (under two minutes on two cores)."""
-
-    out: Path = Path("runs/demo")
-    seed: int = 0
-    scenes: int = 500
-    image_size: int = 112
-    test_fraction: float = 0.2
-    sft_steps: int = 400
-    sft_lr: float = 3e-3
-    grpo_steps: int = 20
-    grpo_generations: int = 4
-    grpo_completion_tokens: int = 512  # the template chains are 214–525 tokens (median 290): room to finish
-    eval_limit: int | None = None
-    eval_new_tokens: int = 512
-    focus_items: int = 4
-
-    @classmethod
-    def quick(cls, out: Path, seed: int = 0) -> DemoConfig:
-        return cls(
-            out=out, seed=seed, scenes=40, sft_steps=12, grpo_steps=2, grpo_completion_tokens=48, eval_limit=8,
-            eval_new_tokens=48, focus_items=2,
-        )  # fmt: skip
+# Evaluated models: report label → (stage that trains it, or None for the base; folder under models/)
+MODELS: dict[str, tuple[str | None, str | None]] = {
+    "base (pretrained, no SFT)": (None, None),
+    "answers only (SFT)": ("sft_answers", "answers_only"),
+    "SIF chains (SFT)": ("sft", "sft"),
+    "SFT + GRPO-SIF": ("grpo", "grpo"),
+    "SFT + GRPO, official depth reward": ("grpo_official", "grpo_official"),
+}
 
 
 class _Stages:
     """``stages.json``: which stages finished, with their wall time and a small summary each."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, n: int) -> None:
         self.path = out / "stages.json"
         self.done: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.n, self.i = n, 0
 
     def run(self, name: str, fn: Callable[[], dict | None], label: str) -> dict:
+        self.i += 1
+        head = f"[{self.i}/{self.n}] {label}"
         if name in self.done:
-            print(f"  ✓ {label}: done in an earlier run ({self.done[name]['seconds']:.0f} s), skipped")
+            print(f"{head}: done in an earlier run ({self.done[name]['seconds']:.0f} s)")
             return self.done[name]
-        print(f"  • {label} …", flush=True)
+        print(f"{head} …", flush=True)
         t0 = time.perf_counter()
         info = fn() or {}
         info["seconds"] = round(time.perf_counter() - t0, 1)
         self.done[name] = info
         atomic_write_text(self.path, json.dumps(self.done, indent=2, default=str))
-        print(f"    {label}: {info['seconds']:.0f} s")
+        print(f"      done in {info['seconds']:.0f} s")
         return info
 
 
@@ -85,182 +74,175 @@ def _answers_only(src: Path, dst: Path) -> int:
     return len(rows)
 
 
-def _train(stage: str, **values: Any) -> dict:
+def _train(cfg: DemoConfig, stage: str, label: str, **values: Any) -> dict:
     from ..train.configs import load_config
 
-    cfg = load_config(stage, **values)
+    recipe = cfg.recipes / f"{stage}.yaml"
+    values = {**cfg.stage_overrides.get(stage, {}), **values, "seed": cfg.seed}
+    config = load_config(stage, recipe, **values)
     if stage == "sft":
         from ..train.sft import main
     else:
         from ..train.grpo import main
-    trainer = main(cfg)
-    return {"log_history": trainer.state.log_history, "output_dir": cfg.output_dir}
+    trainer = main(config, progress=label)
+    return {"log_history": trainer.state.log_history, "output_dir": config.output_dir}
 
 
-COMMON_TRAIN = {
-    "dtype": "float32", "freeze_vision": True, "bf16": False, "use_cpu": True, "activation_checkpointing": False,
-    "dataloader_num_workers": 0, "report_to": "none", "save_strategy": "no", "lr_scheduler_type": "constant",
-    "train_split": None, "with_depth": True,
-}  # fmt: skip
+def _synth_config(cfg: DemoConfig):
+    from ..synth import world_config
+
+    return world_config(cfg.world, image_size=(cfg.image_size, cfg.image_size),
+                        questions_per_scene=tuple(cfg.questions_per_scene))  # fmt: skip
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
-    """Run (or resume) the demo into ``cfg.out``; return the summary that ``report.html`` shows."""
-    from ..data.build import BuildConfig, build
-    from ..data.sources.synthetic import SyntheticSource
-    from ..data.writers.template import TemplateWriter
-    from ..eval.runner import run_eval
-    from ..models.tiny import tiny_model_path
-    from ..synth import SynthConfig, generate_dataset
+    """Run (or resume) the demo into ``cfg.out``; return its summary (also in ``demo_summary.json``)."""
+    from ..logs import quiet_libraries
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "demo_config.json", json.dumps({**asdict(cfg), "out": str(out)}, indent=2))
-    st = _Stages(out)
-    t_start = time.perf_counter()
+    with quiet_libraries(out, "demo.log"):
+        return _run(cfg, out)
 
+
+def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
+    from ..data.build import BuildConfig, build
+    from ..data.expansion import ExpansionConfig
+    from ..data.sources.synthetic import SyntheticSource
+    from ..data.writers.template import TemplateWriter
+    from ..models.loading import resolve_model_path
+    from ..synth import generate_dataset
+    from .analysis import analyse
+    from .report import write_report
+
+    atomic_write_text(out / "demo_config.json", json.dumps(cfg.to_dict(), indent=2))
+    base = resolve_model_path(cfg.base_model)
+    n_stages = 7 + len(MODELS) + (1 if cfg.ablation_steps else -1)  # the ablation: one training, one evaluation
+    st = _Stages(out, n_stages)
+    t_start = time.perf_counter()
     synth = st.run(
         "synth",
         lambda: generate_dataset(out / "synth", n=cfg.scenes, seed=cfg.seed, test_fraction=cfg.test_fraction,
-                                 config=SynthConfig(image_size=(cfg.image_size, cfg.image_size)), progress=True),
-        f"[1/6] rendering {cfg.scenes} synthetic scenes",
+                                 config=_synth_config(cfg), progress=True),
+        f"rendering {cfg.scenes} synthetic scenes ({cfg.world} camera, {cfg.image_size} px)",
     )  # fmt: skip
     data = st.run(
         "data",
         lambda: build(SyntheticSource(out / "synth", splits=["train"]), TemplateWriter(),
-                      BuildConfig(out=out / "data", seed=cfg.seed)),
-        "[2/6] building SIF chains for the train split (exact depth, reverse expansion, template writer)",
+                      BuildConfig(out=out / "data", seed=cfg.seed,
+                                  expansion=ExpansionConfig(decimals=cfg.chain_decimals))),
+        "building SIF chains for the train split (exact depth, reverse expansion, template writer)",
     )  # fmt: skip
     st.run("data_answers", lambda: {"records": _answers_only(out / "data", out / "data_answers")},
-           "      the answers-only baseline's data")  # fmt: skip
-    tiny = str(tiny_model_path())
-    sft_kw = dict(COMMON_TRAIN, model_name_or_path=tiny, learning_rate=cfg.sft_lr, max_steps=cfg.sft_steps,
-                  per_device_train_batch_size=4, max_length=1024, logging_steps=max(1, cfg.sft_steps // 40),
-                  seed=cfg.seed, use_peft=False)  # fmt: skip
+           "the answers-only baseline's data (the same questions, no chain)")  # fmt: skip
+    steps = dict(max_steps=cfg.sft_steps, model_name_or_path=base)
     sft = st.run(
         "sft",
-        lambda: _train("sft", **sft_kw, train_data=str(out / "data"), output_dir=str(out / "models" / "sft")),
-        f"[3/6] SFT warm-up of the tiny Qwen2.5-VL on the chains ({cfg.sft_steps} steps)",
-    )
-    base = st.run(
-        "sft_answers",
-        lambda: _train("sft", **sft_kw, train_data=str(out / "data_answers"), require_trace=False,
-                       output_dir=str(out / "models" / "answers_only")),
-        "      the same model trained on answers only (baseline)",
+        lambda: _train(cfg, "sft", "SFT", **steps, train_data=str(out / "data"),
+                       output_dir=str(out / "models" / "sft")),
+        f"SFT of {cfg.base_model} on the SIF chains ({cfg.sft_steps} steps)",
     )  # fmt: skip
+    answers = st.run(
+        "sft_answers",
+        lambda: _train(cfg, "sft", "SFT (answers only)", **steps, train_data=str(out / "data_answers"),
+                       require_trace=False, output_dir=str(out / "models" / "answers_only")),
+        f"the same SFT on the answers alone (baseline, {cfg.sft_steps} steps)",
+    )  # fmt: skip
+    grpo_kw = dict(model_name_or_path=str(out / "models" / "sft"), train_data=str(out / "data"))
     grpo = st.run(
         "grpo",
-        lambda: _train(
-            "grpo", **COMMON_TRAIN, model_name_or_path=str(out / "models" / "sft"), train_data=str(out / "data"),
-            output_dir=str(out / "models" / "grpo"), use_peft=False, learning_rate=1e-4, max_steps=cfg.grpo_steps,
-            per_device_train_batch_size=cfg.grpo_generations * 2, num_generations=cfg.grpo_generations,
-            max_completion_length=cfg.grpo_completion_tokens, temperature=1.0, beta=0.04, logging_steps=1,
-            reward_funcs=["format", "accuracy_w_progress", "bboxaccuracy_w_progress", "depth_consistency"],
-            reward_weights=[1.0, 1.0, 1.0, 1.0], progress_memory=True, seed=cfg.seed,
-        ),
-        f"[4/6] GRPO-SIF with the four rewards ({cfg.grpo_steps} steps, groups of {cfg.grpo_generations})",
+        lambda: _train(cfg, "grpo", "GRPO-SIF", **grpo_kw, max_steps=cfg.grpo_steps,
+                       output_dir=str(out / "models" / "grpo")),
+        f"GRPO-SIF from the SFT model ({cfg.grpo_steps} steps; format, answer, box, grounded depth rewards)",
     )  # fmt: skip
-
-    from ..infer import load_predictor
-
-    models = {
-        "untrained": tiny,
-        "answers only": str(out / "models" / "answers_only"),
-        "SFT": str(out / "models" / "sft"),
-        "SFT + GRPO-SIF": str(out / "models" / "grpo"),
-    }
-    results: dict[str, dict] = {}
-    for name, path in models.items():
-        slug = name.replace(" ", "_").replace("+", "").replace("__", "_").lower()
-        run_dir = out / "eval" / slug
-
-        def evaluate(path=path, run_dir=run_dir) -> dict:
-            pred = load_predictor(path, batch_size=8, max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed)
-            res = run_eval("synthetic", out / "synth", pred, run_dir, limit=cfg.eval_limit, batch_size=8,
-                           seed=cfg.seed, progress=True)  # fmt: skip
-            return {"accuracy": res["metrics"]["accuracy"], "run_dir": str(run_dir)}
-
-        st.run(f"eval_{slug}", evaluate, f"[5/6] evaluating {name} on the synthetic test split")
-        results[name] = json.loads((run_dir / "results.json").read_text())
-
-    focus = st.run("focus", lambda: _focus_paths(out, models["SFT + GRPO-SIF"], cfg), "[6/6] drawing focus paths")
-    from .report import write_report
-
-    records = (out / "data" / "records.jsonl").read_text(encoding="utf-8").splitlines()
-    parsed = (json.loads(r) for r in records)  # each line parsed once, and only up to the first long chain
-    example = next((r for r in parsed if len(r.get("chain_roles", [])) >= 4), None) or json.loads(records[0])
+    official: dict = {}
+    if cfg.ablation_steps:
+        official = st.run(
+            "grpo_official",
+            lambda: _train(cfg, "grpo", "GRPO (official depth)", **grpo_kw, max_steps=cfg.ablation_steps,
+                           reward_funcs=["format", "accuracy_w_progress", "bboxaccuracy_w_progress",
+                                         "depth_consistency"],
+                           output_dir=str(out / "models" / "grpo_official")),
+            f"ablation: the same GRPO with the official depth reward ({cfg.ablation_steps} steps)",
+        )  # fmt: skip
+    results = {}
+    for name, (stage, folder) in MODELS.items():
+        if stage == "grpo_official" and not cfg.ablation_steps:
+            continue
+        path = base if folder is None else str(out / "models" / folder)
+        run_dir = out / "eval" / (folder or "base")
+        st.run(f"eval_{folder or 'base'}", lambda path=path, run_dir=run_dir: _evaluate(cfg, out, path, run_dir),
+               f"evaluating {name} on the test split")  # fmt: skip
+        results[name] = run_dir
+    focus = st.run("focus", lambda: _focus_paths(out, str(out / "models" / "grpo"), cfg),
+                   "drawing focus paths of the GRPO-SIF model")  # fmt: skip
+    analysis = analyse(out / "synth", results)
     elapsed = time.perf_counter() - t_start
-    summary = [
-        ("synthetic scenes / questions", f"{synth.get('scenes', '?')} / {synth.get('records', '?')}"),
-        ("training chains kept / failed", f"{data.get('total_kept', '?')} / {data.get('failed', '?')}"),
-        ("model", "tiny Qwen2.5-VL (random init, 0.24 M parameters), built offline"),
-        ("SFT / GRPO-SIF steps", f"{cfg.sft_steps} / {cfg.grpo_steps}"),
-        ("evaluated test items", str(next(iter(results.values()))["counts"]["loaded"])),
-        ("seed", str(cfg.seed)),
-        ("wall time of this run", f"{elapsed:.0f} s (stages done earlier are not re-run)"),
-    ]
-    report = write_report(
-        out / "report.html",
-        {
-            "title": "SIFThinker demo: the whole pipeline on a CPU",
-            "subtitle": "synthetic world → reverse expansion + template writer → SFT → GRPO-SIF → judge-free "
-            "evaluation",
-            "summary": summary,
-            "models": results,
-            "grpo_history": grpo.get("log_history", []),
-            "sft_history": sft.get("log_history", []),
-            "focus_paths": [(c, p) for c, p in focus.get("panels", [])],
-            "example_chain": f"Q: {example['problem']}\n" + example["messages"][1]["content"],
-            "notes": [
-                "Scores are whatever this run measured; a tiny random model learns the format long before it "
-                "learns spatial reasoning.",
-                f"The answers-only baseline saw the same questions with no chain ({base.get('seconds', 0):.0f} s).",
-                "Depth consistency is METHOD.md §8.4 against the exact depth map; it can be gamed (stating far "
-                "depths everywhere), so compare it with the last-area IoU.",
-            ],
-        },
-    )
+    histories = {
+        "SFT": sft.get("log_history", []), "answers only": answers.get("log_history", []),
+        "GRPO-SIF": grpo.get("log_history", []), "GRPO official": official.get("log_history", []),
+    }  # fmt: skip
+    report = write_report(out / "report.html", cfg, analysis, histories, focus.get("panels", []),
+                          {"synth": synth, "data": data, "seconds": elapsed}, _example_chain(out))  # fmt: skip
     final = {
         "report": str(report),
-        "accuracy": {k: v["metrics"]["accuracy"] for k, v in results.items()},
-        "format_valid_rate": {k: v["trace"]["format_valid_rate"] for k, v in results.items()},
         "seconds": round(elapsed, 1),
+        "accuracy": {k: v["overall"]["accuracy"] for k, v in analysis["models"].items()},
+        "spatial_accuracy": {k: v["spatial"]["accuracy"] for k, v in analysis["models"].items()},
+        "last_area_iou": {k: v["mean_iou"] for k, v in analysis["models"].items()},
+        "depth_error": {k: v["depth"]["abs_error"] for k, v in analysis["models"].items()},
+        "depth_error_mean_baseline": {k: v["depth"]["mean_baseline"] for k, v in analysis["models"].items()},
+        "format_valid_rate": {k: v["format_valid_rate"] for k, v in analysis["models"].items()},
     }
     atomic_write_text(out / "demo_summary.json", json.dumps(final, indent=2))
     return final
 
 
+def _evaluate(cfg: DemoConfig, out: Path, model: str, run_dir: Path) -> dict:
+    from ..eval.runner import run_eval
+    from ..infer import load_predictor
+
+    pred = load_predictor(model, batch_size=16, max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed, instruction="")
+    res = run_eval("synthetic", out / "synth", pred, run_dir, limit=cfg.eval_limit, batch_size=16, seed=cfg.seed,
+                   progress=True)  # fmt: skip
+    return {"accuracy": res["metrics"]["accuracy"], "run_dir": str(run_dir)}
+
+
+def _example_chain(out: Path) -> str:
+    with open(out / "data" / "records.jsonl", encoding="utf-8") as f:
+        first = None
+        for line in f:
+            rec = json.loads(line)
+            first = first or rec
+            if len(rec.get("chain_roles", [])) >= 4:
+                break
+        else:
+            rec = first
+    return f"Q: {rec['problem']}\n" + rec["messages"][1]["content"]
+
+
 def _focus_paths(out: Path, model: str, cfg: DemoConfig) -> dict:
-    """Draw the GRPO model's focus path and the data engine's reference chain for a few test items."""
-    from ..infer import GenerationConfig, InferResult, SIFThinker, draw_focus_path
-    from ..trace import parse_trace, read_lenient
+    """Draw the GRPO model's focus path for one test item of each of a few question types."""
+    from ..infer import GenerationConfig, SIFThinker, draw_focus_path
 
     test = [json.loads(line) for line in (out / "synth" / "test.jsonl").read_text().splitlines()]
     chosen, types, scenes = [], set(), set()
-    for r in test:  # one item per question type, each from another scene
+    for r in test:  # one item per question type, each from another scene; spatial types first
         if r["question_type"] not in types and r["scene_id"] not in scenes:
             chosen.append(r)
             types.add(r["question_type"])
             scenes.add(r["scene_id"])
-    chosen = chosen[: cfg.focus_items]
-    thinker = SIFThinker(model, generation=GenerationConfig(max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed))
+    from .config import SPATIAL_TYPES
+
+    chosen.sort(key=lambda r: r["question_type"] not in SPATIAL_TYPES)
+    thinker = SIFThinker(model, instruction="",
+                         generation=GenerationConfig(max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed))  # fmt: skip
     panels = []
     root = out / "synth"
-    for i, r in enumerate(chosen):
+    for i, r in enumerate(chosen[: cfg.focus_items]):
         res = thinker.think(root / r["image"], r["problem"], r.get("choices"), depth=root / r["depth_path"])
         p = draw_focus_path(res, out / "focus" / f"{i}_model.png")
         verdict = "valid trace" if res.valid else "malformed trace"
-        panels.append(
-            (f"{r['question_type']}: SFT + GRPO-SIF model ({verdict}); ground truth {r['response']}", str(p))
-        )
-    # the reference chain of a training item, drawn the same way
-    rec = json.loads((out / "data" / "records.jsonl").read_text().splitlines()[0])
-    text = rec["messages"][1]["content"]
-    from PIL import Image
-
-    with Image.open(rec["image"]) as im, Image.open(rec["depth_image"]) as dim:
-        rgb, depth_rgb = im.convert("RGB"), dim.convert("RGB")
-    ref = InferResult(text, parse_trace(text), None, read_lenient(text), rec["problem"], rgb, None, depth_rgb)
-    p = draw_focus_path(ref, out / "focus" / "reference.png")
-    panels.append(("a reference chain written by the data engine (training data)", str(p)))
+        panels.append((f"{r['question_type']}: {r['problem']} — model ({verdict}) answered "
+                       f"{res.lenient.answer!r}; ground truth {r['response']!r}", str(p)))  # fmt: skip
     return {"panels": panels}

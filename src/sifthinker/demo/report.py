@@ -25,6 +25,7 @@ th:first-child, td:first-child { text-align: left; }
 thead th { background: #f3f5f7; }
 tr.total td { font-weight: 600; background: #fafbfc; }
 td.best { background: #e6f4ea; }
+.ci { color: #8b949e; font-size: .78rem; }
 .note { color: #57606a; font-size: .88rem; }
 figure { margin: 1rem 0; } figcaption { color: #57606a; font-size: .88rem; }
 img { max-width: 100%; border: 1px solid #eaeef2; }
@@ -75,88 +76,162 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _score_table(models: dict[str, dict]) -> str:
-    """Rows: question types, then overall and trace statistics; columns: models. Values from results.json."""
+def _fmt(v: Any, fmt: str) -> str:
+    return "—" if v is None else format(v, fmt)
+
+
+def _acc_cell(row: dict) -> str:
+    ci = row.get("ci")
+    band = f"<span class='ci'>{ci[0]:.0f}–{ci[1]:.0f}</span>" if ci else ""
+    return f"{_fmt(row.get('accuracy'), '.1f')} {band}"
+
+
+def _score_table(analysis: dict) -> str:
+    """Rows: question types, the spatial group, overall, then focus and depth statistics; columns: models."""
+    models = analysis["models"]
     names = list(models)
-    cats = sorted({c for r in models.values() for c in r.get("per_category", {})})
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = []
+    for t in analysis["types"]:
+        n = next(iter(models.values()))["per_type"][t]["n"]
+        mark = " ★" if t in analysis["spatial_types"] else ""
+        cells = "".join(f"<td>{_acc_cell(m['per_type'][t])}</td>" for m in models.values())
+        rows.append(f"<tr><td>{_e(t)}{mark} (n={n})</td>{cells}</tr>")
+    for label, key in (("spatial types ★ together", "spatial"), ("all questions", "overall")):
+        n = next(iter(models.values()))[key]["n"]
+        cells = "".join(f"<td>{_acc_cell(m[key])}</td>" for m in models.values())
+        rows.append(f"<tr class='total'><td>{label} (n={n})</td>{cells}</tr>")
 
-    def row(label: str, vals: list[float | None], fmt: str, cls: str = "", higher_better: bool = True) -> str:
-        shown = [v for v in vals if v is not None]
-        best = (max(shown) if higher_better else min(shown)) if shown else None
-        cells = []
-        for v in vals:
-            mark = ' class="best"' if v is not None and best is not None and v == best and len(set(shown)) > 1 else ""
-            cells.append(f"<td{mark}>{'—' if v is None else format(v, fmt)}</td>")
-        return f'<tr class="{cls}"><td>{_e(label)}</td>{"".join(cells)}</tr>'
+    def stat(label: str, get, fmt: str) -> str:
+        cells = "".join(f"<td>{_fmt(get(m), fmt)}</td>" for m in models.values())
+        return f"<tr><td>{_e(label)}</td>{cells}</tr>"
 
-    for c in cats:
-        n = next((r["per_category"][c]["n"] for r in models.values() if c in r.get("per_category", {})), 0)
-        vals = [r.get("per_category", {}).get(c, {}).get("accuracy") for r in models.values()]
-        rows.append(row(f"{c} (n={n})", vals, ".1f"))
-    rows.append(
-        row("accuracy, all items (%)", [r["metrics"].get("accuracy") for r in models.values()], ".1f", "total")
-    )
-    rows.append(row("format-valid traces (%)", [r["trace"].get("format_valid_rate") for r in models.values()], ".1f"))
-    rows.append(row("mean areas per trace", [r["trace"].get("mean_areas") for r in models.values()], ".2f"))
-    rows.append(row("last-area IoU with the evidence", [r["metrics"].get("mean_iou") for r in models.values()], ".3f"))
-    rows.append(row("depth consistency (%)", [r["trace"].get("depth_consistency") for r in models.values()], ".1f"))
+    rows += [
+        stat("format-valid traces (%)", lambda m: m["format_valid_rate"], ".1f"),
+        stat("mean areas per trace", lambda m: m["mean_areas"], ".2f"),
+        stat("last-area IoU with the evidence", lambda m: m["mean_iou"], ".3f"),
+        stat("first-focus IoU (single-evidence items)", lambda m: m["focus"]["first_iou"], ".3f"),
+        stat("last-focus IoU (single-evidence items)", lambda m: m["focus"]["last_iou"], ".3f"),
+        stat("stated depth error |d − D̄(box)|", lambda m: m["depth"]["abs_error"], ".3f"),
+        stat("… always stating the mean depth", lambda m: m["depth"]["mean_baseline"], ".3f"),
+        stat("mean stated depth", lambda m: m["depth"]["mean_stated"], ".3f"),
+    ]
     return f"<table><thead><tr><th>question type</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def write_report(out: str | os.PathLike, ctx: dict[str, Any]) -> Path:
-    """Write the report. ``ctx`` keys: ``title``, ``summary`` (list of (label, value)), ``models`` (name →
-    eval results.json dict), ``grpo_history`` (trainer log history), ``sft_history``, ``focus_paths`` (list of
-    (caption, png path)), ``example_chain`` (text), ``notes`` (list of str)."""
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(ctx['title'])}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>{_e(ctx['title'])}</h1>"]  # fmt: skip
-    parts.append(f"<p class='sub'>{_e(ctx.get('subtitle', ''))}</p>")
-    if ctx.get("summary"):
-        kv = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ctx["summary"])
-        parts.append(f"<table class='kv'>{kv}</table>")
+def _bought(analysis: dict) -> list[str]:
+    """Sentences: what each stage changed, on the spatial types and overall, with both intervals."""
+    m = analysis["models"]
+    pairs = [("SIF chains (SFT)", "answers only (SFT)", "SIF chains over a bare answer (same questions, samples)"),
+             ("SFT + GRPO-SIF", "SIF chains (SFT)", "GRPO-SIF over SFT"),
+             ("answers only (SFT)", "base (pretrained, no SFT)", "SFT on answers over the base")]  # fmt: skip
+    out = []
+    for a, b, what in pairs:
+        if a not in m or b not in m:
+            continue
+        for key, label in (("spatial", "spatial types"), ("overall", "all questions")):
+            x, y = m[a][key]["accuracy"], m[b][key]["accuracy"]
+            if x is None or y is None:
+                continue
+            out.append(f"{what}: {x - y:+.1f} points on the {label} ({y:.1f} → {x:.1f} %).")
+    return out
+
+
+def write_report(out, cfg, analysis: dict, histories: dict, focus: list, info: dict, example: str) -> Path:
+    """Write ``report.html`` from the demo's analysis, the trainers' log histories and the focus-path panels."""
+    title = "SIFThinker demo: a tiny model, the whole method, on a CPU"
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
+             f"<style>{CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]  # fmt: skip
+    parts.append(
+        f"<p class='sub'>{_e(cfg.base_model)} (pretrained on perception only) → SFT on SIF chains from the data "
+        "engine → GRPO-SIF; an answers-only baseline and an official-depth-reward ablation beside them.</p>"
+    )
+    synth, data = info["synth"], info["data"]
+    summary = [
+        ("synthetic scenes / questions", f"{synth.get('scenes', '?')} / {synth.get('records', '?')}"),
+        ("training chains kept / failed", f"{data.get('total_kept', '?')} / {data.get('failed', '?')}"),
+        ("test questions (every one evaluated)", str(analysis["n_test"])),
+        ("SFT / GRPO-SIF / ablation steps", f"{cfg.sft_steps} / {cfg.grpo_steps} / {cfg.ablation_steps}"),
+        ("seed", str(cfg.seed)),
+        ("wall time of this run", f"{info['seconds']:.0f} s (stages done earlier are not re-run)"),
+    ]
+    parts.append("<table class='kv'>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in summary)
+                 + "</table>")  # fmt: skip
+    parts.append("<h2>What each stage bought</h2><ul>" + "".join(f"<li>{_e(x)}</li>" for x in _bought(analysis))
+                 + "</ul>")  # fmt: skip
     parts.append("<h2>Scores on the synthetic test split</h2>")
     parts.append(
-        "<p class='note'>Accuracy in percent per question type, judged by rules (a missing or unparsable answer is "
-        "wrong). The best value of each row is shaded. The tiny model has about a quarter of a million random "
-        "parameters and trains for minutes on a CPU: read the columns as a check that every stage runs and moves "
-        "the numbers, not as a result about SIFThinker.</p>"
+        "<p class='note'>Accuracy in percent with its 95 % Wilson interval (small grey numbers), judged by rules: a "
+        "missing or unparsable answer is wrong. ★ marks the spatial types. Depth errors are over every region the "
+        "model stated, against the true box-mean depth of that region's box; the baseline states, for the same "
+        "boxes, the mean of their true depths.</p>"
     )
-    parts.append(_score_table(ctx["models"]))
-    hist = ctx.get("grpo_history") or []
-    reward_keys = sorted({k for h in hist for k in h if k.startswith("rewards/") and k.endswith("/mean")})
-    chart = curves_png(hist, reward_keys, "GRPO-SIF rewards (mean over each step's completions)", "reward")
-    parts.append("<h2>GRPO-SIF training</h2>")
-    if chart:
-        parts.append(f"<figure><img alt='reward curves' src='{png_data_uri(chart)}'><figcaption>Each reward's mean "
-                     "per logged step: format ∈ {0,1}, answer ∈ [0,2) with the progress term, box ∈ [0,2] with the "
-                     "correction bonus, depth ∈ [0,1].</figcaption></figure>")  # fmt: skip
-    fmt_key = next((k for k in reward_keys if "format" in k), None)
-    fmt_chart = (
-        curves_png(hist, [fmt_key], "Format-valid rate of sampled completions", "share valid") if fmt_key else None
-    )
-    if fmt_chart:
-        parts.append(f"<figure><img alt='format-valid rate' src='{png_data_uri(fmt_chart)}'></figure>")
-    if not chart:
-        parts.append("<p class='note'>No GRPO metrics were logged.</p>")
-    sft = ctx.get("sft_history") or []
-    sft_chart = curves_png(sft, ["loss"], "SFT warm-up loss (on the chains)", "loss", xlabel="SFT step")
-    if sft_chart:
-        parts.append(f"<figure><img alt='SFT loss' src='{png_data_uri(sft_chart)}'></figure>")
-    if ctx.get("focus_paths"):
+    parts.append(_score_table(analysis))
+    parts.append("<h2>Learning curves</h2>")
+    charts = [
+        (histories.get("SFT", []) + [], ["loss"], "SFT loss on the SIF chains", "loss", "SFT step"),
+        (histories.get("answers only", []), ["loss"], "SFT loss of the answers-only baseline", "loss", "SFT step"),
+    ]
+    grpo = histories.get("GRPO-SIF", [])
+    reward_keys = sorted({k for h in grpo for k in h if k.startswith("rewards/") and k.endswith("/mean")})
+    charts.append((grpo, reward_keys, "GRPO-SIF rewards (mean over each step's completions)", "reward", "GRPO step"))
+    for hist, keys, t, ylab, xlab in charts:
+        png = curves_png(hist, keys, t, ylab, xlabel=xlab)
+        if png:
+            parts.append(f"<figure><img alt='{_e(t)}' src='{png_data_uri(png)}'></figure>")
+    ablation = _ablation_chart(grpo, histories.get("GRPO official", []))
+    if ablation:
+        parts.append("<h2>Ablation: the official depth reward against the grounded one</h2>")
+        parts.append(
+            "<p class='note'>Two GRPO runs from the same SFT model, differing only in the depth reward. Both log, "
+            "over every stated region, the mean stated depth and its error against the true box-mean depth. The "
+            "official reward checks a stated depth against the model's own box, so stating far depths for large "
+            "background boxes earns it; the grounded reward pays only for the evidence's depth.</p>"
+        )
+        parts.append(f"<figure><img alt='depth ablation' src='{png_data_uri(ablation)}'></figure>")
+    if focus:
         parts.append("<h2>Focus paths on test items</h2>")
         parts.append("<p class='note'>One panel per step: the step's boxes with their stated depths, and its text; "
                      "the last panel shows the colourised depth image the model saw (near = red). A malformed "
                      "generation is drawn from what could be read and titled as malformed.</p>")  # fmt: skip
         parts.append("<div class='grid'>")
-        for caption, path in ctx["focus_paths"]:
+        for caption, path in focus:
             parts.append(f"<figure><img alt='{_e(caption)}' src='{png_data_uri(path)}'>"
                          f"<figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
         parts.append("</div>")
-    if ctx.get("example_chain"):
-        parts.append("<h2>A training chain from the data engine</h2>")
-        parts.append(f"<pre>{_e(ctx['example_chain'])}</pre>")
-    if ctx.get("notes"):
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in ctx["notes"]) + "</ul>")
+    parts.append("<h2>A training chain from the data engine</h2>")
+    parts.append(f"<pre>{_e(example)}</pre>")
     parts.append("</body></html>")
     return atomic_write_text(out, "\n".join(parts))
+
+
+def _ablation_chart(grounded: list[dict], official: list[dict]) -> bytes | None:
+    """Mean stated depth and its error against the true depth, per GRPO step, for the two runs."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    runs = {"grounded": (grounded, "depth_grounded"), "official": (official, "depth")}
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    drawn = False
+    for label, (hist, name) in runs.items():
+        for ax, part in zip(axes, ("mean_stated", "abs_error")):
+            pts = [(h["step"], h[f"{name}/{part}"]) for h in hist if f"{name}/{part}" in h]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker="o", ms=3, lw=1.5, label=f"{label} depth reward")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    for ax, t in zip(axes, ("mean stated depth", "|stated − true box depth|")):
+        ax.set_title(t, fontsize=10)
+        ax.set_xlabel("GRPO step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

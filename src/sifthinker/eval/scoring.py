@@ -31,6 +31,7 @@ Accuracies and rates are percentages (0–100); IoUs are in [0, 1].
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "skipped_block",
     "base_results",
     "pct",
+    "wilson_interval",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,23 @@ def pct(num: float, den: float) -> float | None:
     (33.3333, None)
     """
     return round(100.0 * num / den, 4) if den else None
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``k/n`` in percent (95 % for ``z`` = 1.96); None when n = 0.
+
+    >>> wilson_interval(50, 100)
+    (40.383, 59.617)
+    >>> wilson_interval(0, 10)[0]
+    0.0
+    """
+    if n <= 0:
+        return None
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return round(100 * max(0.0, centre - half), 4), round(100 * min(1.0, centre + half), 4)
 
 
 def _mean(vals: Sequence[float]) -> float | None:

@@ -9,7 +9,9 @@ from ..models.loading import freeze_vision, load_model, lora_target_regex, visio
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_for_training", "lora_config", "trainable_summary", "setup_logging", "train_and_save"]
+__all__ = [
+    "load_for_training", "lora_config", "trainable_summary", "setup_logging", "train_and_save", "quiet_console"
+]  # fmt: skip
 
 
 def setup_logging(config) -> None:
@@ -78,11 +80,56 @@ def trainable_summary(model) -> dict[str, int]:
     return {"trainable": trainable, "total": total}
 
 
-def train_and_save(trainer, config, resume: str | None) -> None:
+def quiet_console(trainer, desc: str) -> None:
+    """One progress bar on the console instead of transformers' bar and per-step dictionaries; the dictionaries go
+    to the ``sifthinker.train`` logger (a log file under :func:`sifthinker.logs.quiet_libraries`)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_StageProgress(desc))
+
+
+def _StageProgress(desc: str):
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StageProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=desc, unit="step",
+                                dynamic_ncols=True, leave=False)  # fmt: skip
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                logger.info("step %d: %s", state.global_step, logs)
+                loss = logs.get("loss")
+                if self.bar is not None and isinstance(loss, (int, float)):
+                    self.bar.set_postfix(loss=f"{loss:.3f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return StageProgress()
+
+
+def train_and_save(trainer, config, resume: str | None, progress: str | None = None) -> None:
     """Train (resuming from ``resume``), log and save the metrics and state, and save the model (or adapter) and, on
-    the main process, the processor into ``config.output_dir``."""
+    the main process, the processor into ``config.output_dir``. ``progress``: show one bar with this label instead
+    of transformers' console output (:func:`quiet_console`)."""
+    if progress:
+        quiet_console(trainer, progress)
     result = trainer.train(resume_from_checkpoint=resume)
-    trainer.log_metrics("train", result.metrics)
+    if not progress:
+        trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     trainer.save_model(config.output_dir)

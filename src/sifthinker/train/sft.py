@@ -38,11 +38,11 @@ def make_trainer(config: SIFSFTConfig, *, callbacks=None):
     return trainer
 
 
-def main(config: SIFSFTConfig, *, callbacks=None):
+def main(config: SIFSFTConfig, *, callbacks=None, progress: str | None = None):
     """Train, save the model (or adapter) and processor into ``output_dir``; return the trainer."""
     setup_logging(config)
     resume = resolve_resume_checkpoint(config)
     trainer = make_trainer(config, callbacks=callbacks)
-    train_and_save(trainer, config, resume)
+    train_and_save(trainer, config, resume, progress)
     logger.info("SFT done: %s", config.output_dir)
     return trainer
