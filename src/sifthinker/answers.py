@@ -64,9 +64,11 @@ def normalize_text(s: str) -> str:
 # ---------------------------------------------------------------------------------------------- multiple choice
 
 # "B", "(B)", "B.", "B)", "B:", "[B]", "B) text", "B. text", "Option B", "Answer: B", "The answer is (B)".
+# Every whitespace run is matched possessively (``\s*+``), once: adjacent backtracking ``\s*`` made a failed match
+# cubic in the length of a run of spaces (an answer of "answer", 800 spaces and a digit took 2 s).
 _MC_LEAD = re.compile(
-    r"^\s*(?:(?:the\s+)?(?:final\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*)?"
-    r"[\(\[]?\s*([A-Za-z])\s*[\)\]]?(?:[.:)]|(?=\s)|$)",
+    r"^\s*+(?:(?:the\s++)?(?:final\s++)?(?:answer|option|choice)(?:\s++is)?\s*+[:\-]?\s*+)?"
+    r"[\(\[]?\s*+([A-Za-z])(?:\s*+[\)\]])?(?:[.:)]|(?=\s)|$)",
     re.IGNORECASE,
 )
 
