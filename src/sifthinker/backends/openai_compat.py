@@ -653,7 +653,7 @@ class OpenAICompatClient:
                 client.post("/chat/completions", cast_to=_httpx.Response, body=body),
                 timeout=cfg.timeout_s,
             )
-        except (asyncio.TimeoutError, openai.APITimeoutError):
+        except (TimeoutError, openai.APITimeoutError):
             raise _Retryable("timeout", f"no reply within {cfg.timeout_s} s") from None
         except openai.APIConnectionError as e:
             raise _Retryable("connection", f"connection error: {self._redact(str(e.__cause__ or e))}") from None
