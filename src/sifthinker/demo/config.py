@@ -43,6 +43,7 @@ class DemoConfig:
     eval_new_tokens: int = 320
     eval_limit: int | None = None
     focus_items: int = 4
+    workers: int = 2
     stage_overrides: dict[str, dict[str, Any]] = field(default_factory=lambda: {"sft": {}, "grpo": {}})
 
     @classmethod

@@ -35,27 +35,79 @@ MODELS: dict[str, tuple[str | None, str | None]] = {
 
 
 class _Stages:
-    """``stages.json``: which stages finished, with their wall time and a small summary each."""
+    """``stages.json``: which stages finished, with their wall time and a small summary each.
 
-    def __init__(self, out: Path, n: int) -> None:
+    :meth:`run` runs one stage here; :meth:`run_parallel` runs independent stages in separate one-thread processes
+    (two 1-thread jobs use two cores better than one 2-thread job), each with its own progress bar.
+    """
+
+    def __init__(self, out: Path, n: int, workers: int = 2) -> None:
+        self.out = out
         self.path = out / "stages.json"
         self.done: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.n, self.i = n, 0
+        self.n, self.i, self.workers = n, 0, workers
 
-    def run(self, name: str, fn: Callable[[], dict | None], label: str) -> dict:
+    def _head(self, name: str, label: str) -> str | None:
         self.i += 1
         head = f"[{self.i}/{self.n}] {label}"
         if name in self.done:
             print(f"{head}: done in an earlier run ({self.done[name]['seconds']:.0f} s)")
+            return None
+        return head
+
+    def _finish(self, name: str, info: dict | None, seconds: float, label: str = "") -> dict:
+        info = info or {}
+        info["seconds"] = round(seconds, 1)
+        self.done[name] = info
+        atomic_write_text(self.path, json.dumps(self.done, indent=2, default=str))
+        print(f"      {label + ': ' if label else ''}done in {info['seconds']:.0f} s", flush=True)
+        return info
+
+    def run(self, name: str, fn: Callable[[], dict | None], label: str) -> dict:
+        head = self._head(name, label)
+        if head is None:
             return self.done[name]
         print(f"{head} …", flush=True)
         t0 = time.perf_counter()
-        info = fn() or {}
-        info["seconds"] = round(time.perf_counter() - t0, 1)
-        self.done[name] = info
-        atomic_write_text(self.path, json.dumps(self.done, indent=2, default=str))
-        print(f"      done in {info['seconds']:.0f} s")
-        return info
+        return self._finish(name, fn(), time.perf_counter() - t0)
+
+    def run_parallel(self, jobs: list[tuple[str, str, Callable, dict]]) -> list[dict]:
+        """``jobs``: (name, label, top-level function, keyword arguments); results in the order given."""
+        todo = []
+        for name, label, fn, kw in jobs:
+            head = self._head(name, label)
+            if head is not None:
+                print(f"{head} …", flush=True)
+                todo.append((name, label, fn, kw))
+        if len(todo) == 1 or self.workers < 2:
+            for name, label, fn, kw in todo:
+                t0 = time.perf_counter()
+                self._finish(name, fn(**kw), time.perf_counter() - t0, label)
+        elif todo:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_child, str(self.out), slot % self.workers, fn, kw): (name, label)
+                           for slot, (name, label, fn, kw) in enumerate(todo)}  # fmt: skip
+                for fut in as_completed(futures):
+                    name, label = futures[fut]
+                    info, seconds = fut.result()
+                    self._finish(name, info, seconds, label)
+        return [self.done[name] for name, *_ in jobs]
+
+
+def _child(out: str, slot: int, fn: Callable, kw: dict) -> tuple[dict, float]:
+    """A stage in a worker process: one thread, library output to the demo's log, its bar on line ``slot``."""
+    import torch
+
+    from ..logs import quiet_libraries
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    with quiet_libraries(out, "demo.log"):
+        info = fn(**kw, bar_position=slot)
+    return info, time.perf_counter() - t0
 
 
 def _answers_only(src: Path, dst: Path) -> int:
@@ -74,7 +126,7 @@ def _answers_only(src: Path, dst: Path) -> int:
     return len(rows)
 
 
-def _train(cfg: DemoConfig, stage: str, label: str, **values: Any) -> dict:
+def _train(cfg: DemoConfig, stage: str, label: str, bar_position: int = 0, **values: Any) -> dict:
     from ..train.configs import load_config
 
     recipe = cfg.recipes / f"{stage}.yaml"
@@ -84,7 +136,7 @@ def _train(cfg: DemoConfig, stage: str, label: str, **values: Any) -> dict:
         from ..train.sft import main
     else:
         from ..train.grpo import main
-    trainer = main(config, progress=label)
+    trainer = main(config, progress=label, progress_position=bar_position)
     return {"log_history": trainer.state.log_history, "output_dir": config.output_dir}
 
 
@@ -118,7 +170,7 @@ def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
     atomic_write_text(out / "demo_config.json", json.dumps(cfg.to_dict(), indent=2))
     base = resolve_model_path(cfg.base_model)
     n_stages = 7 + len(MODELS) + (1 if cfg.ablation_steps else -1)  # the ablation: one training, one evaluation
-    st = _Stages(out, n_stages)
+    st = _Stages(out, n_stages, cfg.workers)
     t_start = time.perf_counter()
     synth = st.run(
         "synth",
@@ -136,44 +188,35 @@ def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
     st.run("data_answers", lambda: {"records": _answers_only(out / "data", out / "data_answers")},
            "the answers-only baseline's data (the same questions, no chain)")  # fmt: skip
     steps = dict(max_steps=cfg.sft_steps, model_name_or_path=base)
-    sft = st.run(
-        "sft",
-        lambda: _train(cfg, "sft", "SFT", **steps, train_data=str(out / "data"),
-                       output_dir=str(out / "models" / "sft")),
-        f"SFT of {cfg.base_model} on the SIF chains ({cfg.sft_steps} steps)",
-    )  # fmt: skip
-    answers = st.run(
-        "sft_answers",
-        lambda: _train(cfg, "sft", "SFT (answers only)", **steps, train_data=str(out / "data_answers"),
-                       require_trace=False, output_dir=str(out / "models" / "answers_only")),
-        f"the same SFT on the answers alone (baseline, {cfg.sft_steps} steps)",
-    )  # fmt: skip
-    grpo_kw = dict(model_name_or_path=str(out / "models" / "sft"), train_data=str(out / "data"))
-    grpo = st.run(
-        "grpo",
-        lambda: _train(cfg, "grpo", "GRPO-SIF", **grpo_kw, max_steps=cfg.grpo_steps,
-                       output_dir=str(out / "models" / "grpo")),
-        f"GRPO-SIF from the SFT model ({cfg.grpo_steps} steps; format, answer, box, grounded depth rewards)",
-    )  # fmt: skip
-    official: dict = {}
+    sft, answers = st.run_parallel([
+        ("sft", f"SFT of {cfg.base_model} on the SIF chains ({cfg.sft_steps} steps)", _train,
+         dict(cfg=cfg, stage="sft", label="SFT", **steps, train_data=str(out / "data"),
+              output_dir=str(out / "models" / "sft"))),
+        ("sft_answers", f"the same SFT on the answers alone (baseline, {cfg.sft_steps} steps)", _train,
+         dict(cfg=cfg, stage="sft", label="SFT (answers only)", **steps, train_data=str(out / "data_answers"),
+              require_trace=False, output_dir=str(out / "models" / "answers_only"))),
+    ])  # fmt: skip
+    grpo_kw = dict(cfg=cfg, stage="grpo", model_name_or_path=str(out / "models" / "sft"), train_data=str(out / "data"))
+    jobs = [("grpo", f"GRPO-SIF from the SFT model ({cfg.grpo_steps} steps; format, answer, box, grounded depth)",
+             _train, dict(**grpo_kw, label="GRPO-SIF", max_steps=cfg.grpo_steps,
+                          output_dir=str(out / "models" / "grpo")))]  # fmt: skip
     if cfg.ablation_steps:
-        official = st.run(
-            "grpo_official",
-            lambda: _train(cfg, "grpo", "GRPO (official depth)", **grpo_kw, max_steps=cfg.ablation_steps,
-                           reward_funcs=["format", "accuracy_w_progress", "bboxaccuracy_w_progress",
-                                         "depth_consistency"],
-                           output_dir=str(out / "models" / "grpo_official")),
-            f"ablation: the same GRPO with the official depth reward ({cfg.ablation_steps} steps)",
-        )  # fmt: skip
-    results = {}
+        official = ["format", "accuracy_w_progress", "bboxaccuracy_w_progress", "depth_consistency"]
+        jobs.append(("grpo_official", f"ablation: the same GRPO with the official depth reward "
+                     f"({cfg.ablation_steps} steps)", _train,
+                     dict(**grpo_kw, label="GRPO (official depth)", max_steps=cfg.ablation_steps,
+                          reward_funcs=official, output_dir=str(out / "models" / "grpo_official"))))  # fmt: skip
+    grpo, official = (st.run_parallel(jobs) + [{}])[:2]
+    results, evals = {}, []
     for name, (stage, folder) in MODELS.items():
         if stage == "grpo_official" and not cfg.ablation_steps:
             continue
         path = base if folder is None else str(out / "models" / folder)
         run_dir = out / "eval" / (folder or "base")
-        st.run(f"eval_{folder or 'base'}", lambda path=path, run_dir=run_dir: _evaluate(cfg, out, path, run_dir),
-               f"evaluating {name} on the test split")  # fmt: skip
+        evals.append((f"eval_{folder or 'base'}", f"evaluating {name} on the test split", _evaluate,
+                      dict(cfg=cfg, out=out, model=path, run_dir=run_dir, label=folder or "base")))  # fmt: skip
         results[name] = run_dir
+    st.run_parallel(evals)
     focus = st.run("focus", lambda: _focus_paths(out, str(out / "models" / "grpo"), cfg),
                    "drawing focus paths of the GRPO-SIF model")  # fmt: skip
     analysis = analyse(out / "synth", results)
@@ -198,13 +241,13 @@ def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
     return final
 
 
-def _evaluate(cfg: DemoConfig, out: Path, model: str, run_dir: Path) -> dict:
+def _evaluate(cfg: DemoConfig, out: Path, model: str, run_dir: Path, label: str, bar_position: int = 0) -> dict:
     from ..eval.runner import run_eval
     from ..infer import load_predictor
 
     pred = load_predictor(model, batch_size=16, max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed, instruction="")
     res = run_eval("synthetic", out / "synth", pred, run_dir, limit=cfg.eval_limit, batch_size=16, seed=cfg.seed,
-                   progress=True)  # fmt: skip
+                   progress=True, model_name=label, progress_position=bar_position)  # fmt: skip
     return {"accuracy": res["metrics"]["accuracy"], "run_dir": str(run_dir)}
 
 

@@ -105,7 +105,8 @@ def _check_run_meta(out: Path, meta: dict) -> None:
 
 
 def _infer(
-    items: list[EvalItem], predictor: Predictor, pred_path: Path, *, batch_size: int, desc: str, progress: bool
+    items: list[EvalItem], predictor: Predictor, pred_path: Path, *, batch_size: int, desc: str, progress: bool,
+    position: int = 0,
 ) -> dict:
     from tqdm import tqdm
 
@@ -134,6 +135,8 @@ def _infer(
             unit="item",
             disable=not progress,
             dynamic_ncols=True,
+            position=position,
+            leave=position == 0,
         ) as bar,
     ):
         for start in range(0, len(todo), batch_size):
@@ -177,6 +180,7 @@ def run_eval(
     depth_root: str | os.PathLike | None = None,
     model_name: str | None = None,
     progress: bool = True,
+    progress_position: int = 0,
 ) -> dict:
     """Evaluate ``predictor`` on benchmark ``bench`` read from ``data_path``; write everything to ``out_dir``.
 
@@ -232,6 +236,7 @@ def run_eval(
             batch_size=batch_size,
             progress=progress,
             desc=f"{model_name or 'model'} | {mod.NAME}",
+            position=progress_position,
         )
         summary["inference"]["seconds"] = round(time.perf_counter() - t0, 3)
         logger.info("%s: %s", mod.NAME, summary["inference"])

@@ -80,17 +80,17 @@ def trainable_summary(model) -> dict[str, int]:
     return {"trainable": trainable, "total": total}
 
 
-def quiet_console(trainer, desc: str) -> None:
+def quiet_console(trainer, desc: str, position: int = 0) -> None:
     """One progress bar on the console instead of transformers' bar and per-step dictionaries; the dictionaries go
     to the ``sifthinker.train`` logger (a log file under :func:`sifthinker.logs.quiet_libraries`)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(_StageProgress(desc))
+    trainer.add_callback(_StageProgress(desc, position))
 
 
-def _StageProgress(desc: str):
+def _StageProgress(desc: str, position: int = 0):
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
@@ -100,7 +100,7 @@ def _StageProgress(desc: str):
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=desc, unit="step",
-                                dynamic_ncols=True, leave=False)  # fmt: skip
+                                dynamic_ncols=True, leave=False, position=position)  # fmt: skip
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:
@@ -121,12 +121,12 @@ def _StageProgress(desc: str):
     return StageProgress()
 
 
-def train_and_save(trainer, config, resume: str | None, progress: str | None = None) -> None:
+def train_and_save(trainer, config, resume: str | None, progress: str | None = None, position: int = 0) -> None:
     """Train (resuming from ``resume``), log and save the metrics and state, and save the model (or adapter) and, on
     the main process, the processor into ``config.output_dir``. ``progress``: show one bar with this label instead
     of transformers' console output (:func:`quiet_console`)."""
     if progress:
-        quiet_console(trainer, progress)
+        quiet_console(trainer, progress, position)
     result = trainer.train(resume_from_checkpoint=resume)
     if not progress:
         trainer.log_metrics("train", result.metrics)

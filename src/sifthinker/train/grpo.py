@@ -200,13 +200,13 @@ def progress_callback(trainer) -> ProgressMemoryCallback | None:
     return None
 
 
-def main(config: SIFGRPOConfig, *, callbacks=None, progress: str | None = None):
+def main(config: SIFGRPOConfig, *, callbacks=None, progress: str | None = None, progress_position: int = 0):
     """Train, save the model (or adapter), processor and final progress memory into ``output_dir``; return the
     trainer."""
     setup_logging(config)
     resume = resolve_resume_checkpoint(config)
     trainer = make_trainer(config, callbacks=callbacks)
-    train_and_save(trainer, config, resume, progress)
+    train_and_save(trainer, config, resume, progress, progress_position)
     if config.progress_memory:
         rank, world = ProgressMemoryCallback._rank(config)
         trainer.sif_progress_memory.save(progress_file(config.output_dir, rank, world))

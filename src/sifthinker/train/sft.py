@@ -38,11 +38,11 @@ def make_trainer(config: SIFSFTConfig, *, callbacks=None):
     return trainer
 
 
-def main(config: SIFSFTConfig, *, callbacks=None, progress: str | None = None):
+def main(config: SIFSFTConfig, *, callbacks=None, progress: str | None = None, progress_position: int = 0):
     """Train, save the model (or adapter) and processor into ``output_dir``; return the trainer."""
     setup_logging(config)
     resume = resolve_resume_checkpoint(config)
     trainer = make_trainer(config, callbacks=callbacks)
-    train_and_save(trainer, config, resume, progress)
+    train_and_save(trainer, config, resume, progress, progress_position)
     logger.info("SFT done: %s", config.output_dir)
     return trainer
