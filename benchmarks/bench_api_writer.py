@@ -20,7 +20,9 @@ import time
 
 from PIL import Image, ImageDraw
 
-from sifthinker.backends.fake_server import FakeOpenAIServer
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests"))
+from fake_openai_server import FakeOpenAIServer  # noqa: E402  (the test double lives under tests/)
+
 from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig
 from sifthinker.data.types import Frame, GroundedItem, WriteRequest
 from sifthinker.data.writers.api import APIWriter

@@ -11,8 +11,8 @@ import time
 import traceback
 
 import pytest
+from fake_openai_server import Action, FakeOpenAIServer
 
-from sifthinker.backends.fake_server import Action, FakeOpenAIServer
 from sifthinker.backends.openai_compat import (
     DUMMY_API_KEY,
     BackendError,

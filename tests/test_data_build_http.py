@@ -8,9 +8,9 @@ import json
 
 import yaml
 from data_helpers import make_synth
+from fake_openai_server import Action, FakeOpenAIServer
 from test_data_writer_api import echo_writer
 
-from sifthinker.backends.fake_server import Action, FakeOpenAIServer
 from sifthinker.cli.main import main
 from sifthinker.data.build import read_ids
 from sifthinker.records import check_record

@@ -9,9 +9,9 @@ import json
 import re
 
 import pytest
+from fake_openai_server import Action, FakeOpenAIServer
 from PIL import Image, ImageDraw
 
-from sifthinker.backends.fake_server import Action, FakeOpenAIServer
 from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig
 from sifthinker.data.types import Frame, GroundedItem, Writer, WriteRequest
 from sifthinker.data.writers import APIWriter

@@ -7,8 +7,8 @@ import re
 import time
 
 import pytest
+from fake_openai_server import Action, FakeOpenAIServer
 
-from sifthinker.backends.fake_server import Action, FakeOpenAIServer
 from sifthinker.backends.openai_compat import BackendError, OpenAICompatClient, OpenAICompatConfig
 from sifthinker.judge import JUDGE_SYSTEM, OpenAIJudge, parse_score
 from sifthinker.rewards import AnswerReward

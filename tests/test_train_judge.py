@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sifthinker.backends.fake_server import FakeOpenAIServer
+from fake_openai_server import FakeOpenAIServer
+
 from sifthinker.rewards import AnswerReward
 from sifthinker.train.grpo import build_rewards
 

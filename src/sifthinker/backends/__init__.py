@@ -1,8 +1,8 @@
 """Model backends. Nothing heavy is imported here: each backend module imports its client library when used.
 
 - :mod:`sifthinker.backends.openai_compat`: any OpenAI-compatible chat-completions endpoint (the data writer and
-  the answer judge use it);
-- :mod:`sifthinker.backends.fake_server`: a scriptable loopback server speaking that API, for tests and benchmarks.
+  the answer judge use it). (The scriptable loopback server the tests and benchmarks use is a test double:
+  ``tests/fake_openai_server.py``.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ _LAZY = {
     "BackendError": "openai_compat",
     "image_part": "openai_compat",
     "text_part": "openai_compat",
-    "FakeOpenAIServer": "fake_server",
 }
 
 __all__ = sorted(_LAZY)
