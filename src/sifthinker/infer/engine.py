@@ -156,7 +156,7 @@ class SIFThinker:
 
     def _estimate(self, images: list[Image.Image]) -> list[np.ndarray]:
         if self._estimator is None:
-            from ..data.depth_stage import DEFAULT_DEPTH_MODEL, DepthAnythingEstimator
+            from ..models.depth_estimator import DEFAULT_DEPTH_MODEL, DepthAnythingEstimator
 
             self._estimator = DepthAnythingEstimator(self.depth_model or DEFAULT_DEPTH_MODEL, device=self.device)
         return self._estimator.estimate(images)
