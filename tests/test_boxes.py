@@ -1,4 +1,4 @@
-"""Box geometry: IoU, exact union areas, matching, hierarchical IoU (METHOD.md §8.3) and coordinate systems."""
+"""Box geometry: IoU, exact union areas, matching, hierarchical IoU (docs/method.md) and coordinate systems."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reverse expansion (METHOD.md §4): both step rules, selection, distractor, ordering, determinism."""
+"""Reverse expansion (docs/method.md): both step rules, selection, distractor, ordering, determinism."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Depth maps: convention, box means (METHOD.md §3), lossless files, colourisation and its decoder."""
+"""Depth maps: convention, box means (docs/method.md), lossless files, colourisation and its decoder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sifthinker import depth as D
 
 
 def reference_mean(arr, box):
-    """The formula of METHOD.md §3, written out independently."""
+    """The formula of docs/method.md, written out independently."""
     h, w = arr.shape
     x1, y1, x2, y2 = box
     c0, c1 = max(0, math.floor(x1 * w)), min(w, math.ceil(x2 * w))

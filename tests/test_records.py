@@ -1,4 +1,4 @@
-"""The SIF-50K record schema (METHOD.md §6) and file reading."""
+"""The SIF-50K record schema (docs/method.md) and file reading."""
 
 from __future__ import annotations
 

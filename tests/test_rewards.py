@@ -1,4 +1,4 @@
-"""The four GRPO-SIF rewards (METHOD.md §8): formulas, edge cases, TRL functions, registry, progress memory."""
+"""The four GRPO-SIF rewards (docs/method.md): formulas, edge cases, TRL functions, registry, progress memory."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_depth_reward_no_region_and_bad_map():
 
 
 def test_depth_reward_can_be_gamed_and_metrics_show_it():
-    # METHOD.md §8: stating ~0.9 everywhere passes on far regions; abs_error exposes it on near ones
+    # docs/method.md: stating ~0.9 everywhere passes on far regions; abs_error exposes it on near ones
     d = ramp()
     far, near = (0.85, 0, 0.95, 1), (0.05, 0, 0.15, 1)
     p = R.depth_parts(trace(area((far, 0.9), (near, 0.9))), d)

@@ -1,4 +1,4 @@
-"""The trace grammar (METHOD.md §2): one test per rule, the round trip, and the lenient reading."""
+"""The trace grammar (docs/method.md): one test per rule, the round trip, and the lenient reading."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Box geometry: IoU, exact areas of unions of rectangles, matched IoU and the hierarchical IoU of METHOD.md §8.3.
+"""Box geometry: IoU, exact areas of unions of rectangles, matched IoU and the hierarchical IoU of docs/method.md.
 
 Conventions
 -----------
@@ -210,7 +210,7 @@ def union_iou(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) ->
 def matched_iou(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) -> float:
     """Mean IoU of the one-to-one matching that maximises total IoU, divided by ``min(|P|, |G|)``.
 
-    1 if both sets are empty, 0 if exactly one is (METHOD.md §8.3, second term).
+    1 if both sets are empty, 0 if exactly one is (docs/method.md, second term).
 
     >>> matched_iou([(0, 0, 0.5, 0.5), (0.5, 0.5, 1, 1)], [(0.5, 0.5, 1, 1), (0, 0, 0.5, 0.5)])
     1.0
@@ -254,7 +254,7 @@ def _iou_matrix(p: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def hierarchical_iou(pred_boxes: Sequence[Sequence[float]], gt_boxes: Sequence[Sequence[float]]) -> float:
-    """Hierarchical IoU ``H(P, G) = ½·[IoU(∪P, ∪G) + matched_iou(P, G)]`` of METHOD.md §8.3.
+    """Hierarchical IoU ``H(P, G) = ½·[IoU(∪P, ∪G) + matched_iou(P, G)]`` of docs/method.md.
 
     Each term is 1 when both sets are empty and 0 when exactly one is, so ``H([], []) == 1``.
 

@@ -1,4 +1,4 @@
-"""Depth maps in one convention: float32 H×W in [0, 1], **0 = nearest, 1 = farthest** (METHOD.md §3).
+"""Depth maps in one convention: float32 H×W in [0, 1], **0 = nearest, 1 = farthest** (docs/method.md).
 
 The lossless map (``.npy`` exact, or 16-bit PNG to 1/65535) is the source of truth; the colourised ``Spectral_r``
 image is only what the model sees. :func:`decode_colourised` imports the authors' colourised PNGs once.
@@ -66,7 +66,7 @@ def validate_depth(depth, what: str = "depth map") -> np.ndarray:
 def from_inverse_depth(raw) -> np.ndarray:
     """Raw relative *inverse* depth (Depth Anything's output, large = near) → our map (0 = nearest, 1 = farthest).
 
-    Per-image min–max to [0, 1], then inverted (METHOD.md §3). A constant map becomes all zeros.
+    Per-image min–max to [0, 1], then inverted (docs/method.md). A constant map becomes all zeros.
     """
     arr = np.asarray(raw, dtype=np.float64)
     if arr.ndim != 2:
@@ -103,7 +103,7 @@ def from_metric_depth(z, far: float | None = None) -> np.ndarray:
 
 
 def box_pixel_rect(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
-    """Pixel rectangle ``(c0, r0, c1, r1)`` (end-exclusive) that METHOD.md §3 averages over for ``box``.
+    """Pixel rectangle ``(c0, r0, c1, r1)`` (end-exclusive) that docs/method.md averages over for ``box``.
 
     Columns ``floor(x1·W) .. ceil(x2·W)−1`` and rows ``floor(y1·H) .. ceil(y2·H)−1``, clipped to the image, computed
     in float64 exactly as written (so it agrees with a plain numpy reference). May be empty (``c0 >= c1``).
@@ -129,7 +129,7 @@ def _pixel_edge(v: float, to_int) -> int:
 
 
 def box_mean(depth, box: Sequence[float]) -> float:
-    """Mean depth over the pixel rectangle of ``box`` (METHOD.md §3); NaN if that rectangle is empty.
+    """Mean depth over the pixel rectangle of ``box`` (docs/method.md); NaN if that rectangle is empty.
 
     ``depth`` is an H×W array (or a :class:`DepthMap`, which answers from its cached integral image in O(1)).
 

@@ -1,4 +1,4 @@
-"""An LLM answer judge over an OpenAI-compatible endpoint (METHOD.md §8.2, the optional judge of the answer reward).
+"""An LLM answer judge over an OpenAI-compatible endpoint (docs/method.md, the optional judge of the answer reward).
 
 ``OpenAIJudge(client)`` is a callable ``judge(prediction, answer) -> float`` in [0, 1] for
 :class:`~sifthinker.rewards.functions.AnswerReward`; ``await judge.ajudge(...)`` is the async form and

@@ -1,4 +1,4 @@
-"""The SIF-50K record (METHOD.md §6): field names, the user-turn prefix, reading files and checking records.
+"""The SIF-50K record (docs/method.md): field names, the user-turn prefix, reading files and checking records.
 
 A *grounded item* has everything but the assistant trace (what a source or the synthetic world yields); a *SIF
 record* also has the assistant turn, a trace that must parse. Our extra fields (``id``, ``choices``,

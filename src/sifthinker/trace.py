@@ -1,6 +1,6 @@
 """The SIF reasoning trace as data: strict parsing, canonical rendering and a lenient reading for rewards.
 
-Grammar (METHOD.md §2)::
+Grammar (docs/method.md)::
 
     <think>
     <area>[{"bbox_2d": [x1, y1, x2, y2], "depth": d}, ...]</area>

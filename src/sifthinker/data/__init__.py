@@ -1,1 +1,1 @@
-"""The data engine (METHOD.md §4–§6): grounded VQA → depth → reverse expansion → written, validated SIF chains."""
+"""The data engine (docs/method.md–§6): grounded VQA → depth → reverse expansion → written, validated SIF chains."""

@@ -1,4 +1,4 @@
-"""Validation of every written chain before it is kept (ours; the authors kept replies unchecked, METHOD.md §5).
+"""Validation of every written chain before it is kept (ours; the authors kept replies unchecked, docs/method.md).
 
 A reply is kept only if it parses, holds the frames' areas in the same order with the same boxes and depths
 (± ``tol``), and its answer agrees with the ground truth by the judge-free checker.

@@ -1,4 +1,4 @@
-"""Reverse expansion (METHOD.md §4): from the ground-truth boxes out to the whole image, then reversed into the
+"""Reverse expansion (docs/method.md): from the ground-truth boxes out to the whole image, then reversed into the
 forward focus path ``full image → (distractor) → (enclosing box) → expansion(s) → GT``.
 
 >>> cfg = ExpansionConfig(distractor_prob=0.0)
@@ -132,7 +132,7 @@ def expand_steps(gt: Sequence[Sequence[float]], width: int, height: int, config:
 
 
 def make_distractor(m: Box, rng: np.random.Generator, config: ExpansionConfig) -> Box | None:
-    """A wrong-focus box next to ``m`` (METHOD.md §4.3), or None when none fits.
+    """A wrong-focus box next to ``m`` (docs/method.md), or None when none fits.
 
     ``m`` grown by ``distractor_grow`` about its centre and scaled by U(scale); placed diagonally adjacent to ``m``
     at a random corner where it fits inside the image, else at up to ``distractor_tries`` random positions; kept
@@ -171,7 +171,7 @@ def focus_path(
     *,
     seed: int | np.random.Generator = 0,
 ) -> list[PathFrame]:
-    """The forward focus path of METHOD.md §4 for GT boxes ``gt`` on a ``width``×``height`` image.
+    """The forward focus path of docs/method.md for GT boxes ``gt`` on a ``width``×``height`` image.
 
     Order: full image → (distractor) → (enclosing box, when the outermost kept expansion holds several boxes) →
     kept expansions, outermost first → GT boxes. Boxes are rounded to ``config.decimals``; a frame identical to the one

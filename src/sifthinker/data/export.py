@@ -1,6 +1,6 @@
 """Exports of kept SIF records: the SIF-50K JSON, LLaMA-Factory (SFT) and a Hugging Face parquet (SFT / GRPO-SIF).
 
-Every function takes an iterable of records in the SIF-50K schema (METHOD.md §6) plus our optional extras (``id``,
+Every function takes an iterable of records in the SIF-50K schema (docs/method.md) plus our optional extras (``id``,
 ``choices``, ``question_type``, ``answer_type``, ``depth_path``, ...), checks each with
 :func:`sifthinker.records.check_record` (a record that fails raises :class:`~sifthinker.records.RecordError`
 naming it; nothing is written then) and writes atomically (temporary file, then rename).

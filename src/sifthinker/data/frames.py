@@ -1,5 +1,5 @@
 """Frames of the focus path as the writer sees them: regions with their box-mean depth, and the image with the
-frame's boxes drawn in green (METHOD.md §5)."""
+frame's boxes drawn in green (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ GREEN = (0, 255, 0)
 
 
 def attach_depths(path: Sequence[PathFrame], depth: DepthMap, decimals: int = 3) -> list[Frame]:
-    """Give every box of every frame its box-mean depth (METHOD.md §3), rounded to ``decimals``."""
+    """Give every box of every frame its box-mean depth (docs/method.md), rounded to ``decimals``."""
     frames = []
     for pf in path:
         means = depth.box_means(list(pf.boxes))

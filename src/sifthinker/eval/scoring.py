@@ -1,6 +1,6 @@
 """The scoring rules every benchmark shares (judge-free, never inflating), and the common result blocks.
 
-Rules (METHOD.md §9, and what we refuse to copy from the official scripts):
+Rules (docs/method.md, and what we refuse to copy from the official scripts):
 
 * The answer is ``read_lenient(completion).answer``: the content of the last complete ``<answer>…</answer>``. A
   completion without one is **wrong** (status ``missing``) — never replaced by the ground truth.
@@ -10,13 +10,13 @@ Rules (METHOD.md §9, and what we refuse to copy from the official scripts):
   checker as the RL answer reward.
 * Grounding: the prediction is the last ``<area>``. With one ground-truth box the score is the IoU of that area's
   box with it (several regions in the last area: their enclosing box, counted in ``multi_region_last_area``);
-  with several ground-truth boxes it is the hierarchical IoU ``H(last area, G)`` of METHOD.md §8.3. No usable
+  with several ground-truth boxes it is the hierarchical IoU ``H(last area, G)`` of docs/method.md. No usable
   area scores 0.
 * Every skipped item (image missing on disk, no prediction) is counted with its reason. ``accuracy`` divides by
   **all loaded items** (a skipped item counts as wrong) and is the headline; ``accuracy_evaluated`` divides by the
   evaluated items only. ``results["denominators"]`` says which denominator each metric uses.
-* Trace statistics for every benchmark: the format-valid rate (strict grammar of METHOD.md §2), mean usable areas
-  per completion, and depth consistency (METHOD.md §8.4) with its mean absolute error where a lossless depth map is
+* Trace statistics for every benchmark: the format-valid rate (strict grammar of docs/method.md), mean usable areas
+  per completion, and depth consistency (docs/method.md) with its mean absolute error where a lossless depth map is
   known for the item.
 
 Accuracies and rates are percentages (0–100); IoUs are in [0, 1].

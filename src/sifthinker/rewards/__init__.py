@@ -1,4 +1,4 @@
-"""The four GRPO-SIF rewards (METHOD.md §8): pure scores on one completion, and TRL reward functions.
+"""The four GRPO-SIF rewards (docs/method.md): pure scores on one completion, and TRL reward functions.
 
 The same scorer serves RL and evaluation: :func:`format_score`, :func:`answer_score`, :func:`box_score` and
 :func:`depth_score` score one completion; :func:`get_reward_funcs` builds TRL-compatible batch functions by name

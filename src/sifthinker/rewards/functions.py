@@ -102,7 +102,7 @@ class SIFReward:
 
 
 class FormatReward(SIFReward):
-    """1 iff the completion obeys the trace grammar (METHOD.md §8.1). Logs ``valid_rate`` and ``mean_areas``."""
+    """1 iff the completion obeys the trace grammar (docs/method.md). Logs ``valid_rate`` and ``mean_areas``."""
 
     name = "format"
 
@@ -114,7 +114,7 @@ class FormatReward(SIFReward):
 
 
 class AnswerReward(SIFReward):
-    """Answer score s ∈ [0, 1], with the progress term (METHOD.md §8.2) when ``progress=True``.
+    """Answer score s ∈ [0, 1], with the progress term (docs/method.md) when ``progress=True``.
 
     Reads ``answer``/``response``/``solution`` and, when present, ``choices`` and ``answer_type``. With progress it
     keys the memory on (``problem``/``question``, ``image``/``image_path``/``id``) and, after scoring a batch,
@@ -217,7 +217,7 @@ def _image_digest(img: Any) -> str:
 
 
 class BoxReward(SIFReward):
-    """Hierarchical-IoU box reward (METHOD.md §8.3); ``bonus=False`` gives the official ``H(end, G)`` variant.
+    """Hierarchical-IoU box reward (docs/method.md); ``bonus=False`` gives the official ``H(end, G)`` variant.
 
     Reads ``gt_boxes`` (a list of boxes per item) or ``normalized_solution_round`` (SIF-50K) or ``bbox``. Logs the
     parts ``h_end``, ``h_start`` and ``bonus``.
@@ -241,7 +241,7 @@ class BoxReward(SIFReward):
 
 
 class DepthReward(SIFReward):
-    """Depth-consistency reward (METHOD.md §8.4) with relative tolerance ``tol`` (0.1 as published).
+    """Depth-consistency reward (docs/method.md) with relative tolerance ``tol`` (0.1 as published).
 
     Reads ``depth_path`` (a lossless ``.npy``/16-bit ``.png`` map, loaded once and cached with its integral image)
     or ``depth`` (a path, an array or a :class:`~sifthinker.depth.DepthMap`). Logs ``abs_error`` (mean |d − D̄(b)|)

@@ -1,4 +1,4 @@
-"""The answer-progress memory of METHOD.md §8.2, as an object that training checkpoints and restores.
+"""The answer-progress memory of docs/method.md, as an object that training checkpoints and restores.
 
 For each (question, image) it remembers the mean answer score of the group at its last visit; the next visit's
 reward adds ``s − p`` when ``s ≥ p``. The authors kept this in a process-global list lost on resume; here it has

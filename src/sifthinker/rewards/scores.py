@@ -1,4 +1,4 @@
-"""The four GRPO-SIF scores on one completion (METHOD.md §8), pure functions shared by RL and evaluation.
+"""The four GRPO-SIF scores on one completion (docs/method.md), pure functions shared by RL and evaluation.
 
 Every score reads the completion with :func:`sifthinker.trace.read_lenient`, so a malformed completion still earns
 what its parseable areas and answer deserve; none raises on any completion text. They do raise ``ValueError`` on a
@@ -80,7 +80,7 @@ def _content_text(content) -> str:
 
 
 def format_score(text) -> float:
-    """1.0 iff the completion obeys the trace grammar of METHOD.md §2 exactly, else 0.0.
+    """1.0 iff the completion obeys the trace grammar of docs/method.md exactly, else 0.0.
 
     >>> format_score("<answer>B</answer>")
     0.0
@@ -124,7 +124,7 @@ def answer_score(
 
 
 def progress_adjust(s: float, previous: float | None) -> float:
-    """The progress term of METHOD.md §8.2: ``s + (s − p)`` when a previous mean ``p`` exists and ``s ≥ p``, else s.
+    """The progress term of docs/method.md: ``s + (s − p)`` when a previous mean ``p`` exists and ``s ≥ p``, else s.
 
     >>> progress_adjust(1.0, 0.25), progress_adjust(0.0, 0.5), progress_adjust(0.5, None)
     (1.75, 0.0, 0.5)
@@ -184,7 +184,7 @@ def box_parts(text, gt_boxes) -> dict[str, float]:
 
 
 def box_score(text, gt_boxes) -> float:
-    """Box reward ∈ [0, 2] (METHOD.md §8.3): ``H(end, G) + max(0, H(end, G) − H(start, G))``; 0 with no area.
+    """Box reward ∈ [0, 2] (docs/method.md): ``H(end, G) + max(0, H(end, G) − H(start, G))``; 0 with no area.
 
     ``end`` = the regions of the last area; ``start`` = those of the first area that is not exactly the single full
     image ``[0, 0, 1, 1]`` (the full image if there is none). ``gt_boxes``: a list of normalised boxes.
@@ -273,7 +273,7 @@ def _region_means(dm, boxes: list) -> np.ndarray:
 
 
 def depth_score(text, depth, *, tol: float = DEFAULT_DEPTH_TOL) -> float:
-    """Depth consistency ∈ [0, 1] (METHOD.md §8.4): the fraction of all regions of all areas whose stated depth d
+    """Depth consistency ∈ [0, 1] (docs/method.md): the fraction of all regions of all areas whose stated depth d
     satisfies ``D̄(b) > 0`` and ``|D̄(b) − d| / D̄(b) ≤ tol``, D̄(b) the box-mean of ``depth`` over the region's own
     box; 0 when there is no region.
 

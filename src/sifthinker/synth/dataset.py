@@ -355,7 +355,7 @@ def _card_markdown(card: dict) -> str:
         "",
         "Procedurally rendered scenes (pinhole camera over a checkerboard ground, coloured cubes, spheres, cylinders "
         "and cones, some raised on pedestals or floating) with questions from the scene graph. Each record follows "
-        "the SIF-50K schema (METHOD.md §6) without an assistant turn; `normalized_solution_round.bbox_3d` holds the "
+        "the SIF-50K schema (docs/method.md) without an assistant turn; `normalized_solution_round.bbox_3d` holds the "
         "evidence boxes (tight visible boxes, normalised, 3 decimals). Depth: `depth_path` is the lossless float32 "
         "map (0 = nearest, 1 = farthest; camera z clamped at `far`, then min–max per image), `depth_image` its "
         "colourised view. All paths are relative to this directory. `objects` lists each visible object (colour, "

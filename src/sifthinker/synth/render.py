@@ -2,7 +2,7 @@
 
 Every primitive is intersected only with the rays inside its projected bounding rectangle (vectorised per object);
 the nearest hit wins a z-buffer whose values are the camera z (ray ``t`` with ``dir · forward = 1``). From the
-buffers come the RGB image, the metric depth, the normalised depth map (METHOD.md §3: 0 = nearest, 1 = farthest,
+buffers come the RGB image, the metric depth, the normalised depth map (docs/method.md: 0 = nearest, 1 = farthest,
 sky and ground beyond ``config.far`` clamped) and each object's visible mask, tight box and box-mean depth.
 
 >>> from sifthinker.synth.config import SynthConfig

@@ -234,7 +234,7 @@ def _gpu_available() -> bool:
 
 @dataclass
 class SIFSFTConfig(SIFArguments, SFTConfig):
-    """TRL's ``SFTConfig`` with the SIF fields (see :class:`SIFArguments`); stage 1, the warm-up (METHOD.md §7).
+    """TRL's ``SFTConfig`` with the SIF fields (see :class:`SIFArguments`); stage 1, the warm-up (docs/method.md).
 
     Defaults differ from TRL's where the paper says so: ``max_length`` 2048 (the cutoff), LoRA rank 8 on all
     linear layers, and activation checkpointing through transformers' current field name.
@@ -259,7 +259,7 @@ class SIFSFTConfig(SIFArguments, SFTConfig):
 
 @dataclass
 class SIFGRPOConfig(SIFArguments, GRPOConfig):
-    """TRL's ``GRPOConfig`` with the SIF fields (see :class:`SIFArguments`); stage 2, GRPO-SIF (METHOD.md §7–8).
+    """TRL's ``GRPOConfig`` with the SIF fields (see :class:`SIFArguments`); stage 2, GRPO-SIF (docs/method.md–8).
 
     Defaults follow the paper where TRL's differ: β 0.04, LoRA r 64 / α 128 / dropout 0.05 on the language model
     only, the four SIF rewards with weight 1 each.

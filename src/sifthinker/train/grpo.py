@@ -1,4 +1,4 @@
-"""Stage 2, GRPO-SIF (METHOD.md §7–8): TRL's ``GRPOTrainer`` with the SIF rewards named in the recipe.
+"""Stage 2, GRPO-SIF (docs/method.md–8): TRL's ``GRPOTrainer`` with the SIF rewards named in the recipe.
 
 The rewards come from :mod:`sifthinker.rewards` by name, weighted by ``reward_weights`` (TRL sums them). The
 answer-progress memory of every progress-aware answer reward is one :class:`~sifthinker.rewards.ProgressMemory`,

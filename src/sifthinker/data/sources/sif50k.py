@@ -1,4 +1,4 @@
-"""The authors' released SIF-50K records (METHOD.md §6), read as they are, and a one-time depth import.
+"""The authors' released SIF-50K records (docs/method.md), read as they are, and a one-time depth import.
 
 A SIF-50K file is a JSON list (or JSONL) of records with ``dataset``, ``image``, ``depth_image`` (the colourised
 ``Spectral_r`` PNG), ``problem``, ``normalized_solution_round`` (``{"bbox_3d": [[x1, y1, x2, y2], ...], ...}``),
@@ -68,7 +68,7 @@ class Sif50kSource(FileSource):
 
     Options: ``depth_root`` (where ``depth_path`` values live; default the image root), ``require_trace`` (a record
     without an assistant turn is an item error; default True), ``strict_trace`` (a trace breaking the grammar of
-    METHOD.md §2 is an item error; default False: kept as written for the engine to judge), ``id_prefix``.
+    docs/method.md is an item error; default False: kept as written for the engine to judge), ``id_prefix``.
     """
 
     name = "sif50k"

@@ -1,4 +1,4 @@
-"""TallyQA counting items with boxes, in the GRIT data format the SIFThinker authors read (METHOD.md §6).
+"""TallyQA counting items with boxes, in the GRIT data format the SIFThinker authors read (docs/method.md).
 
 One JSON object per line (``.jsonl``) or a JSON list (``.json``), e.g. (GRIT's ``relationReasoningDataset.py``
 documents this shape; the SIFThinker authors' ``produce_tallyqa.py`` reads ``question``, ``answer``, ``image``,

@@ -1,4 +1,4 @@
-"""Visual-CoT (``viscot_363k.json``): the grounded VQA the official SIF-50K was built from (METHOD.md §6).
+"""Visual-CoT (``viscot_363k.json``): the grounded VQA the official SIF-50K was built from (docs/method.md).
 
 The file is one JSON list of records like (a real ``cub`` record, abridged)::
 

@@ -1,4 +1,4 @@
-"""A writer that asks a multimodal model behind an OpenAI-compatible endpoint for the trace text (METHOD.md §5).
+"""A writer that asks a multimodal model behind an OpenAI-compatible endpoint for the trace text (docs/method.md).
 
 The model gets the task and one worked example (system message), then the question with its options and the
 ground-truth answer, and every frame in forward order: a sentence giving the frame's regions (boxes and depths as
@@ -161,7 +161,7 @@ def strip_code_fences(text: str) -> str:
 
 
 class APIWriter:
-    """The :class:`~sifthinker.data.types.Writer` of METHOD.md §5 over an OpenAI-compatible chat model.
+    """The :class:`~sifthinker.data.types.Writer` of docs/method.md over an OpenAI-compatible chat model.
 
     Args:
         client: an :class:`~sifthinker.backends.openai_compat.OpenAICompatClient` (anything with

@@ -73,7 +73,7 @@ def score(
     skip_reasons: Mapping[str, str] | None = None,
 ) -> dict:
     """Accuracy (all loaded items; skipped = wrong) per question type, box IoU of the last area against the evidence
-    boxes (``grounding``; H of METHOD.md §8.3 when there are several) and depth consistency against the exact map
+    boxes (``grounding``; H of docs/method.md when there are several) and depth consistency against the exact map
     (``trace.depth_consistency``, ``trace.depth_abs_error``)."""
     scores = score_items(items, predictions, skip_reasons)
     res = base_results(NAME, scores, grounding=True)
