@@ -40,7 +40,7 @@ class DemoConfig:
     sft_steps: int = 600
     grpo_steps: int = 40
     ablation_steps: int = 40
-    eval_new_tokens: int = 320
+    eval_new_tokens: int = 400
     eval_limit: int | None = None
     focus_items: int = 4
     workers: int = 2

@@ -180,7 +180,7 @@ def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
     )  # fmt: skip
     data = st.run(
         "data",
-        lambda: build(SyntheticSource(out / "synth", splits=["train"]), TemplateWriter(),
+        lambda: build(SyntheticSource(out / "synth", splits=["train"]), TemplateWriter(concise=True),
                       BuildConfig(out=out / "data", seed=cfg.seed,
                                   expansion=ExpansionConfig(decimals=cfg.chain_decimals))),
         "building SIF chains for the train split (exact depth, reverse expansion, template writer)",

@@ -72,11 +72,16 @@ def _answer_text(item: GroundedItem) -> str:
 class TemplateWriter:
     """Writes a trace whose areas are exactly the frames' regions, with template texts.
 
+    ``concise=True`` writes short texts (no repeated question, depths as numbers only in the evidence step): the
+    same chain in about 20 % fewer tokens, for a small model whose every token costs (the CPU demo).
     Deterministic for a request; ``attempt`` is ignored (a template never needs a retry).
     """
 
     name = "template"
     needs_images = False
+
+    def __init__(self, concise: bool = False) -> None:
+        self.concise = concise
 
     async def write(self, request: WriteRequest) -> str:
         return self.write_sync(request)
@@ -90,6 +95,8 @@ class TemplateWriter:
         return render(Trace(tuple(steps), untag(str(item.answer).strip())))
 
     def _text(self, item: GroundedItem, frame: Frame, i: int, n: int) -> str:
+        if self.concise:
+            return self._short(item, frame, i)
         depth = frame.regions[0].depth if len(frame.regions) == 1 else None
         where = f", {describe_depth(depth)}" if depth is not None else ""
         role = frame.role
@@ -118,3 +125,22 @@ class TemplateWriter:
         else:
             seen = f"Here are {len(named)} regions: " + "; ".join(named) + "."
         return f"{seen} So the answer is {_answer_text(item)}."
+
+    def _short(self, item: GroundedItem, frame: Frame, i: int) -> str:
+        depth = frame.regions[0].depth if len(frame.regions) == 1 else None
+        where = f", {describe_depth(depth)}" if depth is not None else ""
+        role = frame.role
+        if role == "full" or (i == 0 and role != "gt"):
+            k = len(item.objects or [])
+            return f"The whole image: {k} object{'s' if k != 1 else ''}." if k else "The whole image."
+        if role == "distractor":
+            objs = _objects_inside(item, frame.regions[0].box)
+            seen = _obj_name(objs[0]) if objs else "nothing relevant"
+            return f"Not here: {seen}{where}."
+        if role in ("enclosing", "expansion"):
+            return f"The evidence is in this part{where}."
+        named = []
+        for r in frame.regions:
+            objs = _objects_in(item, r.box)
+            named.append(f"{_obj_name(objs[0]) if objs else 'this region'} ({r.depth:g})")
+        return f"Here: {'; '.join(named)}. So {_answer_text(item)}."
