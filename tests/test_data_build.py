@@ -240,3 +240,29 @@ def test_frame_png_draws_the_boxes_on_a_copy_and_downscales():
     assert drawn.size == (200, 100) and drawn.getpixel((50, 50)) == GREEN and drawn.getpixel((100, 50)) == (0, 0, 0)
     assert image.getextrema() == ((0, 0), (0, 0), (0, 0))  # the source image is left untouched
     assert Image.open(io.BytesIO(frame_png(image, frame, max_side=50))).size == (50, 25)
+
+
+def test_a_repeated_id_is_counted_even_when_the_first_was_kept_earlier(synth, tmp_path):
+    items = synth_items(synth)
+    build(items[:3], TemplateWriter(), cfg(tmp_path, synth))
+    again = items + [items[0], items[5]]  # two repeats: one of a kept id, one of a new id
+    s = build(again, TemplateWriter(), cfg(tmp_path, synth))
+    assert s["skipped_done"] == 3 and s["duplicate_ids"] == 2 and s["total_kept"] == len(items)
+    assert Counter(read_ids(output_paths(tmp_path, (0, 1))["records"])) == Counter(i.id for i in items)
+
+
+def test_concise_template_writes_the_same_areas_in_fewer_characters(synth, tmp_path):
+    items = synth_items(synth)
+    build(items, TemplateWriter(), cfg(tmp_path / "long", synth))
+    build(items, TemplateWriter(concise=True), cfg(tmp_path / "short", synth))
+
+    def chains(out):
+        path = output_paths(out, (0, 1))["records"]
+        return {json.loads(x)["id"]: json.loads(x)["messages"][1]["content"] for x in path.read_text().splitlines()}
+
+    long, short = chains(tmp_path / "long"), chains(tmp_path / "short")
+    assert long.keys() == short.keys()
+    for k in long:
+        a, b = parse_trace(long[k]), parse_trace(short[k])
+        assert a.areas == b.areas and a.answer == b.answer
+        assert len(short[k]) < len(long[k])

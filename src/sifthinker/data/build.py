@@ -404,11 +404,14 @@ async def _build(source, writer, cfg: BuildConfig) -> dict[str, Any]:
                 continue
             if shard_of(item.id, cfg.shard[1]) != cfg.shard[0]:
                 continue
-            if item.id in done:
-                stats["skipped_done"] += 1
-                continue
-            if item.id in seen:
+            if item.id in seen:  # a second record with an id this input already gave (kept earlier or not)
                 stats["duplicate_ids"] += 1
+                if stats["duplicate_ids"] <= 5:
+                    logger.warning("record %d repeats the id %r: it is left out", index, item.id)
+                continue
+            if item.id in done:
+                seen.add(item.id)
+                stats["skipped_done"] += 1
                 continue
             if cfg.limit is not None and n_taken >= cfg.limit:
                 break

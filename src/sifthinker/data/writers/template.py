@@ -79,6 +79,7 @@ class TemplateWriter:
 
     name = "template"
     needs_images = False
+    concise = False
 
     def __init__(self, concise: bool = False) -> None:
         self.concise = concise
