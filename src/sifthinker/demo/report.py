@@ -129,11 +129,11 @@ def _bought(analysis: dict) -> list[str]:
     for a, b, what in pairs:
         if a not in m or b not in m:
             continue
-        for key, label in (("spatial", "spatial types"), ("overall", "all questions")):
+        for key, label in (("spatial", "the spatial types"), ("overall", "all questions")):
             x, y = m[a][key]["accuracy"], m[b][key]["accuracy"]
             if x is None or y is None:
                 continue
-            out.append(f"{what}: {x - y:+.1f} points on the {label} ({y:.1f} → {x:.1f} %).")
+            out.append(f"{what}: {x - y:+.1f} points on {label} ({y:.1f} → {x:.1f} %).")
     return out
 
 
