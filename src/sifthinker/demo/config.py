@@ -38,8 +38,8 @@ class DemoConfig:
     questions_per_scene: tuple[int, int] = (2, 3)
     chain_decimals: int = 2
     sft_steps: int = 600
-    grpo_steps: int = 40
-    ablation_steps: int = 40
+    grpo_steps: int = 60
+    ablation_steps: int = 60
     eval_new_tokens: int = 400
     eval_limit: int | None = None
     focus_items: int = 4
