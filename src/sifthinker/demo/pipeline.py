@@ -140,6 +140,17 @@ def _train(cfg: DemoConfig, stage: str, label: str, bar_position: int = 0, **val
     return {"log_history": trainer.state.log_history, "output_dir": config.output_dir}
 
 
+def _recipe_rewards(cfg: DemoConfig) -> list[str]:
+    """The GRPO recipe's reward names (the ablation swaps the grounded depth reward for the official one)."""
+    import yaml
+
+    data = yaml.safe_load((cfg.recipes / "grpo.yaml").read_text(encoding="utf-8")) or {}
+    names = cfg.stage_overrides.get("grpo", {}).get("reward_funcs") or data.get("reward_funcs")
+    if not names or "depth_grounded" not in names:
+        raise ValueError(f"{cfg.recipes / 'grpo.yaml'}: the demo's GRPO uses depth_grounded (its ablation swaps it)")
+    return list(names)
+
+
 def _synth_config(cfg: DemoConfig):
     from ..synth import world_config
 
@@ -201,7 +212,7 @@ def _run(cfg: DemoConfig, out: Path) -> dict[str, Any]:
              _train, dict(**grpo_kw, label="GRPO-SIF", max_steps=cfg.grpo_steps,
                           output_dir=str(out / "models" / "grpo")))]  # fmt: skip
     if cfg.ablation_steps:
-        official = ["format", "accuracy_w_progress", "bboxaccuracy_w_progress", "depth_consistency"]
+        official = [("depth_consistency" if r == "depth_grounded" else r) for r in _recipe_rewards(cfg)]
         jobs.append(("grpo_official", f"ablation: the same GRPO with the official depth reward "
                      f"({cfg.ablation_steps} steps)", _train,
                      dict(**grpo_kw, label="GRPO (official depth)", max_steps=cfg.ablation_steps,
