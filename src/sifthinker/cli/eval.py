@@ -14,6 +14,8 @@ import argparse
 import logging
 import sys
 
+from sifthinker.overrides import key_value
+
 HELP = "evaluate on a benchmark (resumable inference + judge-free scoring), or compare runs"
 DESCRIPTION = (
     "Run a benchmark: --mode infer writes OUT/predictions.jsonl (resumable: a rerun skips done ids), --mode score "
@@ -23,30 +25,6 @@ DESCRIPTION = (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _kv(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    if not k.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return k.strip(), v
-
-
-def _value(v: str):
-    """``"3"`` → 3, ``"0.5"`` → 0.5, ``"true"`` → True, ``"none"`` → None, else the string."""
-    low = v.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="items per predictor call and per flushed write (8)")
     p.add_argument(
         "--bench-arg",
-        type=_kv,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -69,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--model-arg",
-        type=_kv,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -138,7 +116,7 @@ def run(args) -> int:
             print(f"error: --mode {args.mode} needs --model (or use --mode score with predictions)", file=sys.stderr)
             return 2
         try:
-            model_kw = {k: _value(v) for k, v in args.model_arg}
+            model_kw = dict(args.model_arg)
             if args.depth_root is not None:
                 model_kw.setdefault("depth_root", args.depth_root)
             predictor = _load_predictor(args.model, seed=args.seed, batch_size=args.batch_size, **model_kw)
@@ -155,7 +133,7 @@ def run(args) -> int:
             mode=args.mode,
             batch_size=args.batch_size,
             seed=args.seed,
-            bench_kwargs={k: _value(v) for k, v in args.bench_arg},
+            bench_kwargs=dict(args.bench_arg),
             predictions_file=args.predictions,
             depth_root=args.depth_root,
             model_name=args.model,

@@ -140,11 +140,11 @@ def load_pretrain_config(path: str | Path | None = None, overrides: list[str] | 
     """The recipe at ``path`` (YAML) with ``key=value`` overrides (``model.hidden_size=128``) applied."""
     import yaml
 
-    from ..train.configs import _deep_merge, parse_overrides
+    from ..overrides import deep_merge, parse_overrides
 
     data: dict = {}
     if path is not None:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a pretraining recipe is a YAML mapping")
-    return PretrainConfig.from_dict(_deep_merge(data, parse_overrides(list(overrides))))
+    return PretrainConfig.from_dict(deep_merge(data, parse_overrides(list(overrides))))

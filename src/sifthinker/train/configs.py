@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 from trl import GRPOConfig, SFTConfig
 
+from ..overrides import as_number, deep_merge, parse_overrides
+
 __all__ = [
     "SIFArguments",
     "SIFSFTConfig",
@@ -368,57 +370,6 @@ CONFIG_CLASSES: dict[str, type] = {"sft": SIFSFTConfig, "grpo": SIFGRPOConfig}
 # ----------------------------------------------------------------------------------------------------- loading
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return _number(v) if isinstance(v, str) else v
-
-
-def _number(v: str) -> Any:
-    """YAML 1.1 reads ``1e-5`` as a string; read it as the number it is."""
-    try:
-        return int(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["a.b=1", "c=x"]`` → ``{"a": {"b": 1}, "c": "x"}`` (values read as YAML; ``1e-5`` as a number)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"override {item!r}: write key=value (e.g. learning_rate=1e-5 or lora.r=16)")
-        parts = key.split(".")
-        if any(not p for p in parts):
-            raise ValueError(f"override {item!r}: empty part in the dotted key {key!r}")
-        node = out
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise ValueError(f"override {item!r}: {p!r} is already set to a value, not a group")
-            node = nxt
-        node[parts[-1]] = _parse_value(value)
-    return out
-
-
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def config_keys(stage: str) -> dict[str, str]:
     """Every key a recipe of ``stage`` accepts → its help text (ours and TRL's/transformers')."""
     cls = _config_class(stage)
@@ -439,7 +390,7 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
         if "bool" in ann and low in ("true", "false", "yes", "no", "on", "off"):
             return low in ("true", "yes", "on")
         if ("float" in ann or "int" in ann) and not ann.startswith("str"):
-            v = _number(value.strip())
+            v = as_number(value.strip())
             if not isinstance(v, str):
                 return float(v) if ("float" in ann and "int" not in ann) else v
         if ann.startswith("list[str]") and "," in value:
@@ -479,8 +430,8 @@ def recipe_values(
     # Each source's `lora:` group is flattened on its own, so `use_peft=true` on the command line beats the
     # recipe's `lora: {use_peft: false}`.
     data = _flatten_lora(data)
-    data = _deep_merge(data, _flatten_lora(parse_overrides(list(overrides))))
-    data = _deep_merge(data, _flatten_lora(values))
+    data = deep_merge(data, _flatten_lora(parse_overrides(list(overrides))))
+    data = deep_merge(data, _flatten_lora(values))
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
