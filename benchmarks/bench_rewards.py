@@ -8,7 +8,10 @@ Prints:
 2. hierarchical IoU against a shapely-union reference (goal ≥ 10× faster, equal to 1e-9);
 3. the depth reward for one GRPO group (8 completions × 5 areas, 1024² map) from the lossless map vs decoding the
    colourised PNG at every call as the authors' code does (goal ≥ 100×);
-4. the slowest of the 10^4 fuzz strings through the parser and every reward (goal: none slower than 5 ms).
+4. the slowest of the 10^4 fuzz strings through the parser and every reward (goal: none slower than 5 ms);
+5. the worst case per kilobyte over the adversarial families of tests/test_linear_time.py at 1, 16 and 100 kB, each
+   completion through the parser, the answer checkers, every reward and eval scoring (goal: none of up to 16 kB
+   slower than 5 ms, time per kB flat from 1 kB to 100 kB).
 """
 
 from __future__ import annotations
@@ -253,6 +256,51 @@ def bench_fuzz(n: int = 10_000) -> None:
     print(f"   slowest string of at most 16 kB (a 2,048-token completion is ~8 kB): {small_worst * 1e3:.2f} ms")
 
 
+def bench_adversarial(sizes_kb=(1, 16, 100)) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_linear_time import CHOICES, DEPTH, FAMILIES, GT, MC_ITEM
+
+    from sifthinker.answers import answer_match
+    from sifthinker.eval.scoring import score_item
+
+    def once(s: str) -> float:
+        clear_caches()
+        t0 = time.perf_counter()
+        T.is_valid_trace(s)
+        R.format_score(s)
+        R.answer_score(s, "B", choices=CHOICES)
+        answer_match(T.read_lenient(s).answer, "3")
+        R.box_score(s, GT)
+        R.depth_score(s, DEPTH)
+        R.depth_grounded_score(s, DEPTH, GT)
+        R.search_score(s, GT)
+        score_item(MC_ITEM, s)
+        return time.perf_counter() - t0
+
+    once(FAMILIES["many_precise_regions"](2000))  # imports (scipy) out of the timings
+    print("\n5. adversarial families through parser, answer checkers, every reward and eval scoring (best of 3)")
+    head = "".join(f"{f'{kb} kB':>10}" for kb in sizes_kb) + "".join(f"{f'µs/kB@{kb}':>11}" for kb in sizes_kb)
+    print(f"   {'family':<28}{head}   (ms per completion, then µs per kB)")
+    worst_ms = dict.fromkeys(sizes_kb, (0.0, ""))
+    worst_per_kb = dict.fromkeys(sizes_kb, (0.0, ""))
+    for name, make in FAMILIES.items():
+        row = []
+        for kb in sizes_kb:
+            s = make(kb * 1024)
+            dt = min(once(s) for _ in range(3))
+            per_kb = dt * 1e6 / (len(s.encode()) / 1024)
+            row.append((dt, per_kb))
+            worst_ms[kb] = max(worst_ms[kb], (dt, name))
+            worst_per_kb[kb] = max(worst_per_kb[kb], (per_kb, name))
+        cells = "".join(f"{dt * 1e3:10.2f}" for dt, _ in row) + "".join(f"{pk:11.0f}" for _, pk in row)
+        print(f"   {name:<28}{cells}")
+    for kb in sizes_kb:
+        (ms, n1), (pk, n2) = worst_ms[kb], worst_per_kb[kb]
+        print(f"   worst at {kb:>3} kB: {ms * 1e3:7.2f} ms per completion ({n1}); {pk:6.0f} µs per kB ({n2})")
+    small = max(v for kb, v in worst_ms.items() if kb <= 16)
+    print(f"   slowest completion of at most 16 kB: {small[0] * 1e3:.2f} ms ({small[1]}; goal ≤ 5 ms)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -261,6 +309,7 @@ def main() -> None:
     bench_hiou(300 if args.quick else 2000)
     bench_depth_group(256 if args.quick else 1024)
     bench_fuzz(1000 if args.quick else 10_000)
+    bench_adversarial((1, 16) if args.quick else (1, 16, 100))
 
 
 if __name__ == "__main__":

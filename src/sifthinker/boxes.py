@@ -163,12 +163,64 @@ def _union_area_small(bs: list[tuple[float, float, float, float]]) -> float:
     return total
 
 
+def _union_area_sweep(bs: list[tuple[float, float, float, float]]) -> float:
+    """Exact area of the union in O(n log n): a sweep over x events with a segment tree over the compressed y
+    coordinates holding, per node, how many boxes cover its whole span and the covered length below it.
+
+    The slab sweep above does work ∝ slabs × boxes, quadratic in the number of boxes: a completion with a few
+    hundred distinct regions in one area took 15 ms at 615 regions, 117 ms at 2,000 (here 4 ms and 17 ms)."""
+    bs = list(dict.fromkeys(bs))  # box spam repeats boxes: each counts once
+    ys = sorted({v for b in bs for v in (b[1], b[3])})
+    index = {y: i for i, y in enumerate(ys)}
+    size = 1
+    while size < len(ys) - 1:
+        size *= 2
+    full = [0.0] * (2 * size)  # the y length each node spans
+    for i in range(len(ys) - 1):
+        full[size + i] = ys[i + 1] - ys[i]
+    for i in range(size - 1, 0, -1):
+        full[i] = full[2 * i] + full[2 * i + 1]
+    cnt = [0] * (2 * size)
+    cov = [0.0] * (2 * size)
+    events = sorted(
+        [(b[0], 1, index[b[1]], index[b[3]]) for b in bs] + [(b[2], -1, index[b[1]], index[b[3]]) for b in bs]
+    )
+    total = 0.0
+    prev_x = events[0][0]
+    for x, v, lo, hi in events:
+        total += cov[1] * (x - prev_x)
+        prev_x = x
+        left, right = lo + size, hi + size
+        first, last = left >> 1, (right - 1) >> 1
+        while left < right:  # the O(log n) nodes that tile [lo, hi)
+            if left & 1:
+                cnt[left] += v
+                cov[left] = full[left] if cnt[left] else (cov[2 * left] + cov[2 * left + 1] if left < size else 0.0)
+                left += 1
+            if right & 1:
+                right -= 1
+                cnt[right] += v
+                cov[right] = (
+                    full[right] if cnt[right] else (cov[2 * right] + cov[2 * right + 1] if right < size else 0.0)
+                )
+            left >>= 1
+            right >>= 1
+        for i in (first, last):  # then their ancestors, bottom-up
+            while i:
+                cov[i] = full[i] if cnt[i] else cov[2 * i] + cov[2 * i + 1]
+                i >>= 1
+    return total
+
+
 _SMALL = 8
+_SWEEP = 96  # above this many boxes the O(n log n) sweep beats the vectorised slab sweep
 
 
 def _union_area_any(bs: list[tuple[float, float, float, float]]) -> float:
     if len(bs) <= _SMALL:
         return _union_area_small(bs)
+    if len(bs) > _SWEEP:
+        return _union_area_sweep(bs)
     return _union_area_array(np.asarray(bs, dtype=np.float64))
 
 

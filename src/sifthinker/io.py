@@ -1,4 +1,5 @@
-"""Small file helpers every long job shares: atomic writes and crash-safe append-only JSONL.
+"""Small file helpers every long job shares: atomic writes, crash-safe append-only JSONL, and reading JSON input
+where one bad line (invalid UTF-8, a 5,000-digit integer, 100k nested brackets, a 1 GB line) fails alone.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
@@ -11,11 +12,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["repair_jsonl_tail", "atomic_write_text", "temp_path"]
+__all__ = [
+    "repair_jsonl_tail",
+    "atomic_write_text",
+    "temp_path",
+    "DEFAULT_MAX_LINE_BYTES",
+    "JsonInputError",
+    "loads_json",
+    "iter_jsonl_lines",
+]
+
+DEFAULT_MAX_LINE_BYTES = 64 * 2**20  # a JSONL line longer than this is refused without being read into memory
+_BOM = b"\xef\xbb\xbf"
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +68,65 @@ def repair_jsonl_tail(path: str | os.PathLike) -> int:
     dropped = len(data) - cut
     logger.warning("%s: dropped a partial last line (%d bytes) left by an interrupted run", path, dropped)
     return dropped
+
+
+class JsonInputError(ValueError):
+    """Bytes that cannot be read as JSON; the message says why (and where, for a syntax error)."""
+
+
+def loads_json(data: bytes) -> Any:
+    """Decode UTF-8 bytes as one JSON value, raising only :class:`JsonInputError` whatever the bytes are.
+
+    >>> loads_json(b'{"a": 1}')
+    {'a': 1}
+    >>> loads_json(b"[" * 100_000)
+    Traceback (most recent call last):
+    sifthinker.io.JsonInputError: not readable: brackets nested too deeply
+    >>> loads_json(b'["' + bytes([255]) + b'"]')
+    Traceback (most recent call last):
+    sifthinker.io.JsonInputError: not valid UTF-8 (invalid start byte 0xff at byte 2)
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise JsonInputError(f"not valid UTF-8 ({e.reason} 0x{data[e.start]:02x} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise JsonInputError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise JsonInputError("not readable: brackets nested too deeply") from None
+    except ValueError as e:  # Python's int-string limit: an integer of more than 4,300 digits
+        limit = sys.get_int_max_str_digits()
+        raise JsonInputError(f"not readable: a number of more than {limit:,} digits ({e})"[:300]) from None
+
+
+def iter_jsonl_lines(f, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any | JsonInputError]]:
+    """``(line index, value)`` for each non-blank line of a binary file object; a line that cannot be read gives a
+    :class:`JsonInputError` as its value (the message starts with ``line N``) and the next lines are read on.
+
+    A line longer than ``max_line_bytes`` is skipped in bounded chunks, never held in memory whole.
+    """
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
+    i = -1
+    while True:
+        line = f.readline(max_line_bytes + 1)
+        if not line:
+            return
+        i += 1
+        if i == 0 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            size = len(line)
+            while line and not line.endswith(b"\n"):  # skip the rest of the line
+                line = f.readline(1 << 20)
+                size += len(line)
+            yield i, JsonInputError(f"line {i + 1} is too long ({size:,} bytes; the limit is {max_line_bytes:,})")
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield i, loads_json(line)
+        except JsonInputError as e:
+            yield i, JsonInputError(f"line {i + 1} is {e}")

@@ -14,7 +14,6 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, TypedDict
 
 from .answers import LETTERS
 from .boxes import validate_box
+from .io import DEFAULT_MAX_LINE_BYTES, JsonInputError, iter_jsonl_lines, loads_json
 from .trace import Trace, TraceFormatError, parse_trace
 
 __all__ = [
@@ -248,31 +248,30 @@ def _check(rec: Any, require_trace: bool, check_trace: bool = True) -> Trace | N
         raise RecordError("messages", f"assistant trace: {e}") from e
 
 
-def iter_json_records(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+def iter_json_records(
+    path: str | os.PathLike, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, object)`` from a ``.jsonl`` file (one object a line) or a ``.json`` file (a list).
 
-    A line that is not JSON yields a :class:`RecordError` object in place of the record, so a caller can report it
-    and go on; blank lines are skipped.
+    A JSONL line that cannot be read (not JSON, invalid UTF-8, an integer of more than 4,300 digits, brackets nested
+    too deeply, longer than ``max_line_bytes``) yields a :class:`RecordError` naming its line in place of the
+    record, so a caller can report it and go on; blank lines are skipped. A ``.json`` list is one value: if it
+    cannot be read, :class:`RecordError` with field ``<file>`` is raised.
     """
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        head = f.read(4096).lstrip()
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b" \t\r\n\xef\xbb\xbf")
         f.seek(0)
-        if path.suffix.lower() == ".json" or head.startswith("["):
+        if path.suffix.lower() == ".json" or head.startswith(b"["):
             try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise RecordError("<file>", f"{path}: not valid JSON ({e})") from None
+                data = loads_json(f.read().removeprefix(b"\xef\xbb\xbf"))
+            except JsonInputError as e:
+                raise RecordError("<file>", f"{path}: {e}") from None
             if isinstance(data, dict):
                 data = data.get("records", data.get("data", [data]))
             if not isinstance(data, list):
                 raise RecordError("<file>", f"{path}: expected a JSON list of records")
             yield from enumerate(data)
             return
-        for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                yield i, json.loads(line)
-            except json.JSONDecodeError as e:
-                yield i, RecordError("<line>", f"line {i + 1} is not valid JSON ({e.msg} at column {e.colno})")
+        for i, obj in iter_jsonl_lines(f, max_line_bytes):
+            yield i, RecordError("<line>", str(obj)) if isinstance(obj, JsonInputError) else obj

@@ -63,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--limit", type=int, default=None, help="stop after this many new items")
     b.add_argument("--retry-failed", action="store_true", help="try again the items that failed before")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
+                   help="an image declaring more pixels fails alone, undecoded (default 50 million)")  # fmt: skip
 
     e = sub.add_parser("export", help="kept records → SIF-50K JSON, LLaMA-Factory or a Hugging Face dataset")
     e.add_argument("--input", type=Path, required=True, help="a build folder or a records .jsonl/.json file")
@@ -107,6 +109,7 @@ def run_build(args: argparse.Namespace) -> int:
     from sifthinker.data.build import BuildConfig, build
     from sifthinker.data.depth_stage import DEFAULT_DEPTH_MODEL
     from sifthinker.data.expansion import ExpansionConfig
+    from sifthinker.data.images import DEFAULT_MAX_IMAGE_PIXELS
     from sifthinker.data.sources import get_source
     from sifthinker.data.writers.template import TemplateWriter
 
@@ -132,6 +135,7 @@ def run_build(args: argparse.Namespace) -> int:
         limit=args.limit,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        max_image_pixels=args.max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS,
     )
     summary = build(source, writer, cfg)
     print(

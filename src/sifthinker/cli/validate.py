@@ -46,8 +46,8 @@ def validate_item(item, index: int, *, grounded: bool, root: Path | None) -> tup
     from sifthinker.records import RecordError, check_record, record_id
     from sifthinker.trace import TraceFormatError, parse_trace
 
-    if isinstance(item, RecordError):
-        return f"#{index}", str(item), "unreadable", "schema"
+    if isinstance(item, RecordError):  # a JSONL line that cannot be read: ``index`` is its line index
+        return f"line {index + 1}", str(item), "unreadable", "schema"
     if isinstance(item, dict) and "messages" in item:
         rid = record_id(item, index)
         try:

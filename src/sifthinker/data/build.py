@@ -31,12 +31,13 @@ from PIL import Image
 
 from ..boxes import validate_box
 from ..depth import DepthMap, load_depth
-from ..io import atomic_write_text, repair_jsonl_tail
+from ..io import atomic_write_text, iter_jsonl_lines, repair_jsonl_tail
 from ..records import user_content
 from .check import ChainRejected, check_chain
 from .depth_stage import DEFAULT_DEPTH_MODEL, DepthAnythingEstimator, DepthCache, image_digest
 from .expansion import ExpansionConfig, focus_path, item_seed, round_box
 from .frames import attach_depths, frame_png
+from .images import DEFAULT_MAX_IMAGE_PIXELS, ImageTooLarge, open_image
 from .types import Frame, GroundedItem, ItemError, WriteRequest, resolve_inside
 
 __all__ = ["BuildConfig", "build", "shard_of", "output_paths", "read_ids"]
@@ -66,6 +67,7 @@ class BuildConfig:
     limit: int | None = None
     retry_failed: bool = False
     progress: bool = True
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # checked from the header before decoding: a failure row
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -74,7 +76,7 @@ class BuildConfig:
         i, n = self.shard
         if not (isinstance(i, int) and isinstance(n, int) and n >= 1 and 0 <= i < n):
             raise ValueError(f"shard {i}/{n}: expected 0 <= i < n (e.g. --shard 3/8)")
-        for name in ("max_attempts", "concurrency", "flush_every", "depth_batch_size"):
+        for name in ("max_attempts", "concurrency", "flush_every", "depth_batch_size", "max_image_pixels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -100,14 +102,12 @@ def read_ids(path: Path) -> list[str]:
     ids = []
     if not path.exists():
         return ids
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ids.append(str(json.loads(line)["id"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                logger.warning("%s line %d: unreadable row skipped", path, n)
+    with open(path, "rb") as f:
+        for i, row in iter_jsonl_lines(f):  # a corrupt line (bad bytes, huge number, …) is skipped, not fatal
+            if isinstance(row, dict) and "id" in row:
+                ids.append(str(row["id"]))
+            else:
+                logger.warning("%s line %d: unreadable row skipped (%s)", path, i + 1, str(row)[:200])
     return ids
 
 
@@ -174,14 +174,17 @@ class _Builder:
             raise _Failure("source", "path", str(e)) from None
         if not path.is_file():
             raise _Failure("image", "missing", f"image {item.image!r} not found under {self.root}")
+        cap = self.cfg.max_image_pixels
         try:
-            with Image.open(path) as im:
+            with open_image(path, cap) as im:  # the size is checked from the header before anything is decoded
                 size = im.size
                 im.verify()
             image = None
             if self.needs_images or self._wants_model(item):
-                with Image.open(path) as im:
+                with open_image(path, cap) as im:
                     image = im.convert("RGB")
+        except ImageTooLarge as e:
+            raise _Failure("image", "too_large", f"{item.image!r}: {e}") from None
         except Exception as e:  # PIL raises many types for corrupt files
             raise _Failure("image", "corrupt", f"{item.image!r}: {type(e).__name__}: {e}") from None
         return path, size, image

@@ -78,8 +78,8 @@ def is_json_list_file(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.suffix.lower() == ".json":
         return True
-    with open(path, encoding="utf-8") as f:
-        return f.read(4096).lstrip().startswith("[")
+    with open(path, "rb") as f:
+        return f.read(4096).lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"[")
 
 
 def labelled_records(path: str | os.PathLike, who: str) -> Iterator[tuple[str, int, Any]]:
@@ -330,12 +330,13 @@ class ImageSizes:
         got = self._cache.get(key)
         if got is not None:
             return got
-        from PIL import Image
+        from ..images import ImageTooLarge, image_size
 
         try:
-            with Image.open(path) as im:
-                size = (int(im.size[0]), int(im.size[1]))
-        except (OSError, ValueError) as e:
+            size = image_size(path)  # the header only: nothing is decoded
+        except ImageTooLarge as e:
+            raise ctx.error(f"the image is too large to read its size: {e}", field) from None
+        except Exception as e:  # Pillow raises many types for corrupt files
             raise ctx.error(
                 f"cannot read the image to get its size ({type(e).__name__}: {e}); give width and height in the "
                 "record",

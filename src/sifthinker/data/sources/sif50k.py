@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...depth import decode_colourised, save_depth
-from ...io import repair_jsonl_tail
+from ...io import iter_jsonl_lines, repair_jsonl_tail
 from ...records import REQUIRED, RecordError, assistant_text, check_record, gt_boxes
 from ..types import GroundedItem, ItemError, resolve_inside
 from ._common import Ctx, FileSource, SourceFileError, id_text, labelled_records, record_error_text, record_problem
@@ -129,12 +129,11 @@ def _done_ids(path: Path) -> set[str]:
     repair_jsonl_tail(path)
     done: set[str] = set()
     if path.exists():
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    rid = json.loads(line).get("id")
-                    if rid is not None:
-                        done.add(str(rid))
+        with open(path, "rb") as f:
+            for _, row in iter_jsonl_lines(f):  # an unreadable line is not a done id: it is imported again
+                rid = row.get("id") if isinstance(row, dict) else None
+                if rid is not None:
+                    done.add(str(rid))
     return done
 
 
