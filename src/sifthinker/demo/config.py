@@ -37,7 +37,7 @@ class DemoConfig:
     test_fraction: float = 0.2
     questions_per_scene: tuple[int, int] = (2, 3)
     chain_decimals: int = 2
-    sft_steps: int = 600
+    sft_steps: int = 800
     grpo_steps: int = 60
     ablation_steps: int = 60
     eval_new_tokens: int = 400
