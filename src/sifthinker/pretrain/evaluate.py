@@ -105,10 +105,12 @@ def write_card(folder: Path, info: dict) -> Path:
     """``README.md``: what the model is, its data, training, wall time, command and held-out measurements."""
     ev, cfg = info["eval"], info["config"]
     hours = info["train_seconds"] / 3600
-    phases = ", ".join(
-        f"until {p['until']:.0%} of the steps {p['objects'][0]}–{p['objects'][1]} objects, {p['decimals']} decimal(s)"
+    phases = "; ".join(
+        f"to {p['until']:.0%} of the steps {p['objects'][0]}–{p['objects'][1]} objects, {p['decimals']} decimal"
+        + ("s" if p["decimals"] > 1 else "")
         for p in cfg["phases"]
     )
+    tasks = ", ".join(f"{k} {v:.0%}" for k, v in cfg["tasks"].items())
     text = f"""---
 license: apache-2.0
 library_name: transformers
@@ -125,12 +127,11 @@ as a second image). It is the starting point of the CPU demo's SFT and GRPO-SIF 
 chain, a demo question type or a demo scene.
 
 ## Data
-Scenes rendered on the fly from seeds disjoint from every `sifthinker synth` split; tasks (weights
-{cfg['tasks']}): list every object with its box and depth; ground a name to its box and depth; read the depth of
-a box; name what is in a box (or "nothing"). Curriculum: {phases};
-{cfg['replay']:.0%} of later batches replay the first phase's world. A temporary dense head on the vision tower's
-merged tokens (object colour, shape and depth on a 4 × 4 sub-grid per token, weight {cfg['aux_weight']}) was
-trained alongside and dropped.
+Scenes rendered on the fly from seeds disjoint from every `sifthinker synth` split. Tasks ({tasks}): list
+every object with its box and depth; ground a name to its box and depth; read the depth of a box; name what is in
+a box (or "nothing"). Curriculum: {phases}; {cfg['replay']:.0%} of later batches replay the first phase's world.
+A temporary dense head on the vision tower's merged tokens (object colour, shape and depth on a 4 × 4 sub-grid
+per token, weight {cfg['aux_weight']}) was trained alongside and dropped.
 
 ## Training
 {info['steps']} steps × batch {cfg['batch_size']} = {info['samples']} samples; AdamW, lr {cfg['learning_rate']}
