@@ -49,7 +49,7 @@ def test_quick_demo_end_to_end_and_resume(tmp_path, capsys, base_model):
 
     html = (out / "report.html").read_text()
     assert "answers only (SFT)" in html and "SFT + GRPO-SIF" in html and "spatial types" in html
-    assert "What each stage bought" in html and "class='ci'" in html
+    assert "What each stage bought" in html and "class='ci'" in html and "The targets, measured" in html
     assert "data:image/png;base64," in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # opens offline: no external asset
     summary = json.loads((out / "demo_summary.json").read_text())
