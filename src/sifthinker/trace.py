@@ -102,13 +102,15 @@ class TraceFormatError(ValueError):
 # ----------------------------------------------------------------------------------------------------- render
 
 
-def format_number(v: float) -> str:
-    """Canonical number text: rounded to 3 decimals, trailing zeros dropped (``1`` not ``1.000``).
+def format_number(v: float, decimals: int = 3) -> str:
+    """Canonical number text: rounded to ``decimals`` (3), trailing zeros dropped (``1`` not ``1.000``).
 
     >>> [format_number(v) for v in (0, 1.0, 0.5, 0.12345, 0.1)]
     ['0', '1', '0.5', '0.123', '0.1']
+    >>> format_number(0.345, decimals=1)
+    '0.3'
     """
-    s = f"{float(v):.3f}".rstrip("0").rstrip(".")
+    s = f"{float(v):.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..boxes import clip, iou
+from ..boxes import FULL_IMAGE, clip, iou
 from ..depth import cached_depth_map
 from ..eval.benchmarks.synthetic import load
 from ..eval.runner import PREDICTIONS, read_predictions
@@ -67,7 +67,7 @@ def _focus(items, predictions: dict[str, str]) -> dict[str, Any]:
         if not text or len(it.gt_boxes) != 1:
             continue
         areas = [a for a in read_lenient(text).areas if a]
-        inner = [a for a in areas if not (len(a) == 1 and tuple(a[0].box) == (0.0, 0.0, 1.0, 1.0))]
+        inner = [a for a in areas if not (len(a) == 1 and tuple(a[0].box) == FULL_IMAGE)]
         g = it.gt_boxes[0]
         first.append(max((iou(clip(r.box), g) for r in inner[0]), default=0.0) if inner else 0.0)
         last.append(max((iou(clip(r.box), g) for r in areas[-1]), default=0.0) if areas else 0.0)

@@ -250,6 +250,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, max_steps_this_run: 
     metrics = out / "metrics.jsonl"
     ckpt = latest_checkpoint(out)
     torch.manual_seed(cfg.seed)
+    state = None
     if ckpt is None:
         init = out / "init"
         if not (init / "config.json").exists():
@@ -257,16 +258,15 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, max_steps_this_run: 
             build_tiny_model(init, cfg.tiny_config())
         source, start = init, 0
     else:
-        source = ckpt
-        start = int(torch.load(ckpt / STATE_FILE, weights_only=False)["step"])
+        state = torch.load(ckpt / STATE_FILE, weights_only=False)
+        source, start = ckpt, int(state["step"])
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
     processor = AutoProcessor.from_pretrained(source)
     processor.tokenizer.padding_side = "right"
     head = DenseHead(model, cfg.seed)
     optimizer = _optimizer(model, head, cfg)
     schedule = _schedule(optimizer, cfg)
-    if ckpt is not None:
-        state = torch.load(ckpt / STATE_FILE, weights_only=False)
+    if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         head.linear.load_state_dict(state["head"])

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..boxes import overlaps
+from ..boxes import FULL_IMAGE, overlaps
 from ..depth import box_mean
 from ..synth.config import PALETTE, SHAPES, SynthConfig
 from ..synth.render import Scene, render_scene
+from ..trace import format_number
 
 __all__ = [
     "TASKS",
@@ -84,18 +85,13 @@ class Example:
     depth: float | None = None  # the depth in the answer (ground, depth)
 
 
-def _num(v: float, decimals: int) -> str:
-    s = f"{float(v):.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if s in ("", "-0") else s
-
-
 def _box_text(box, decimals: int) -> str:
-    return "[" + ", ".join(_num(c, decimals) for c in box) + "]"
+    return "[" + ", ".join(format_number(c, decimals) for c in box) + "]"
 
 
 def region_text(box, depth: float, decimals: int = 2) -> str:
     """``{"bbox_2d": [x1, y1, x2, y2], "depth": d}`` with ``decimals`` decimals (the trace's region syntax)."""
-    return f'{{"bbox_2d": {_box_text(box, decimals)}, "depth": {_num(depth, decimals)}}}'
+    return f'{{"bbox_2d": {_box_text(box, decimals)}, "depth": {format_number(depth, decimals)}}}'
 
 
 def parse_region(text: str) -> tuple[tuple[float, float, float, float], float | None] | None:
@@ -148,10 +144,10 @@ def make_example(scene: Scene, rng: np.random.Generator, task: str, decimals: in
         box = _rounded(box, decimals)
         d = box_mean(scene.depth, box) if box[2] > box[0] and box[3] > box[1] else float("nan")
         if not np.isfinite(d):  # a box that rounds to nothing: ask about the whole image
-            box, d = (0.0, 0.0, 1.0, 1.0), box_mean(scene.depth, (0.0, 0.0, 1.0, 1.0))
+            box, d = FULL_IMAGE, box_mean(scene.depth, FULL_IMAGE)
         d = round(d, decimals)
-        return Example(task, f"What is the depth of the region {_box_text(box, decimals)}?", _num(d, decimals),
-                       box, d)  # fmt: skip
+        question = f"What is the depth of the region {_box_text(box, decimals)}?"
+        return Example(task, question, format_number(d, decimals), box, d)
     if task == "name":
         if objs and rng.random() < 0.75:
             o = objs[int(rng.integers(len(objs)))]
