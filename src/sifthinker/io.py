@@ -28,6 +28,9 @@ __all__ = [
     "JsonInputError",
     "loads_json",
     "iter_jsonl_lines",
+    "PathOutsideRoot",
+    "path_inside",
+    "record_files",
 ]
 
 DEFAULT_MAX_LINE_BYTES = 64 * 2**20  # a JSONL line longer than this is refused without being read into memory
@@ -130,3 +133,57 @@ def iter_jsonl_lines(f, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterato
             yield i, loads_json(line)
         except JsonInputError as e:
             yield i, JsonInputError(f"line {i + 1} is {e}")
+
+
+class PathOutsideRoot(ValueError):
+    """A path that resolves (symlinks included) outside the folder it must stay in."""
+
+
+def path_inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The real path of ``path`` (relative to ``root``, or absolute), refusing one that resolves outside ``root``.
+
+    The only path-inside-root check of the package: callers turn :class:`PathOutsideRoot` into their own error
+    (a failure row, an HTTP 403, …). Existence is not checked.
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> path_inside(root, "a/b.png") == Path(os.path.realpath(root)) / "a" / "b.png"
+    True
+    >>> path_inside(root, "../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    sifthinker.io.PathOutsideRoot: path '../etc/passwd' resolves outside the root ...
+    """
+    root_real = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(root_real, os.fspath(path)))
+    if os.path.commonpath([full, root_real]) != root_real:
+        raise PathOutsideRoot(f"path {os.fspath(path)!r} resolves outside the root {os.fspath(root)!r}")
+    return Path(full)
+
+
+def record_files(path: str | os.PathLike, stem: str = "records") -> list[Path]:
+    """The record files behind ``path``: the file itself, or the ``{stem}.jsonl`` of a data-engine build folder, or
+    all its shards (``{stem}.shard-00000-of-00004.jsonl`` …, in shard order) — the one build-folder resolver that
+    training, export and validation share.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for i in (1, 0):
+    ...     _ = (d / f"records.shard-{i:05d}-of-00002.jsonl").write_text("")
+    >>> [p.name for p in record_files(d)]
+    ['records.shard-00000-of-00002.jsonl', 'records.shard-00001-of-00002.jsonl']
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise FileNotFoundError(f"{os.fspath(path)!r} does not exist")
+    whole = p / f"{stem}.jsonl"
+    shards = sorted(p.glob(f"{stem}.shard-*-of-*.jsonl"))
+    if whole.is_file() and shards:
+        raise ValueError(f"{p} holds both {whole.name} and {len(shards)} shard file(s): keep one or the other")
+    if whole.is_file():
+        return [whole]
+    if shards:
+        return shards
+    raise FileNotFoundError(f"{p} holds no {stem}.jsonl and no {stem}.shard-*.jsonl: point at a build folder or a file")
