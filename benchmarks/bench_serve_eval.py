@@ -53,7 +53,7 @@ async def _load(client, msgs, n: int, new_tokens: int) -> tuple[float, list[floa
 def bench_server(tiny: str, new_tokens: int) -> None:
     from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig, image_part
     from sifthinker.infer import GenerationConfig, SIFThinker
-    from sifthinker.serve import ServeConfig, SIFServer
+    from sifthinker.infer.server import ServeConfig, SIFServer
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8)).save(buf, "PNG")

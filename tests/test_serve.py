@@ -17,9 +17,9 @@ from sifthinker.backends.openai_compat import BackendError, OpenAICompatClient, 
 from sifthinker.data.types import Frame, GroundedItem, WriteRequest
 from sifthinker.data.writers.api import APIWriter
 from sifthinker.infer import GenerationConfig, SIFThinker
+from sifthinker.infer.server import ServeConfig, SIFServer
 from sifthinker.judge import OpenAIJudge
 from sifthinker.models.tiny import tiny_model_path
-from sifthinker.serve import ServeConfig, SIFServer
 from sifthinker.trace import Region
 
 
@@ -43,7 +43,7 @@ def server(tmp_path_factory):
 @pytest.fixture
 def client(server):
     c = OpenAICompatClient(OpenAICompatConfig(base_url=server.base_url, model="sif-tiny", api_key_env=None,
-                                              max_retries=1, backoff_initial_s=0.01, backoff_max_s=0.02))  # fmt: skip
+                                              max_retries=1))  # fmt: skip
     yield c
     c.close()
 

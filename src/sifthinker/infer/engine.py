@@ -190,13 +190,22 @@ class SIFThinker:
 
     # -------------------------------------------------------------------------------------------- generation
 
-    def generate(self, prompts: list[list[dict]], images: list[list[Image.Image]], *, return_usage: bool = False):
+    def generate(
+        self,
+        prompts: list[list[dict]],
+        images: list[list[Image.Image]],
+        *,
+        return_usage: bool = False,
+        generation: GenerationConfig | None = None,
+    ):
         """Batched generation: chat-template each prompt, run ``generate`` once, decode only the new tokens.
 
-        Returns the texts, or ``(texts, [(prompt_tokens, completion_tokens), ...])`` with ``return_usage``."""
+        ``generation`` decodes this call only (the server passes each request's options); None uses
+        :attr:`generation`, which is never changed here. Returns the texts, or
+        ``(texts, [(prompt_tokens, completion_tokens), ...])`` with ``return_usage``."""
         import torch
 
-        g = self.generation
+        g = generation if generation is not None else self.generation
         texts = [self.processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
         if any(images) and not all(images):
             raise ValueError("a batch must be all with images or all without (the processor cannot mix them)")
