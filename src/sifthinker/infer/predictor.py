@@ -68,8 +68,24 @@ def load_predictor(
     attn_implementation: str | None = None,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    engine: str = "hf",
 ) -> SIFPredictor:
-    """Load ``model`` once and return a predictor (the signature ``sifthinker eval --model-arg`` fills)."""
+    """Load ``model`` once and return a predictor (the signature ``sifthinker eval --model-arg`` fills).
+
+    ``engine``: ``hf`` (transformers ``generate``) or ``vllm`` (:mod:`sifthinker.infer.vllm_predictor`: the same
+    prompts and parsing, generation by an in-process ``vllm.LLM``; needs the ``vllm`` extra and a GPU)."""
+    if engine == "vllm":
+        if device_map is not None or attn_implementation:
+            raise ValueError("device_map and attn_implementation are transformers options: vLLM places the model")
+        from .vllm_predictor import load_vllm_predictor
+
+        return load_vllm_predictor(
+            model, seed=seed, batch_size=batch_size, depth=depth, depth_model=depth_model, depth_root=depth_root,
+            device=device, max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p,
+            instruction=instruction, min_pixels=min_pixels, max_pixels=max_pixels, dtype=dtype,
+        )  # fmt: skip
+    if engine != "hf":
+        raise ValueError(f"engine {engine!r}: expected 'hf' or 'vllm'")
     thinker = SIFThinker(
         model,
         depth=depth,
