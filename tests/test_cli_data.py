@@ -64,3 +64,12 @@ def test_build_options_and_errors(synth, tmp_path, capsys):
     assert main(["data", "build", *args[2:], "--writer", "api"]) == 2
     assert "--api-config" in capsys.readouterr().err
     assert main(["data", "export", "--input", str(tmp_path / "nothing"), "--format", "hf", "--out", str(out)]) == 2
+    # --source-option KEY=VALUE: read by sifthinker.overrides (a YAML list here) and passed to the source
+    capsys.readouterr()
+    assert main([*args, "--source-option", "splits=[nope]"]) == 2
+    assert "nope.jsonl" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "train"), "--source-option", "splits=[train]"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "train" / "records.jsonl").read_text().splitlines()]
+    assert rows and {r["split"] for r in rows} == {"train"}
+    with pytest.raises(SystemExit):
+        main([*args, "--source-option", "no-equals-sign"])

@@ -249,6 +249,11 @@ def test_a_repeated_id_is_counted_even_when_the_first_was_kept_earlier(synth, tm
     s = build(again, TemplateWriter(), cfg(tmp_path, synth))
     assert s["skipped_done"] == 3 and s["duplicate_ids"] == 2 and s["total_kept"] == len(items)
     assert Counter(read_ids(output_paths(tmp_path, (0, 1))["records"])) == Counter(i.id for i in items)
+    # each repeat is a failure row of its own, named by its place (never the kept record's id), once across reruns
+    n, fails = len(items), output_paths(tmp_path, (0, 1))["failures"]
+    assert read_ids(fails) == [f"{items[0].id} (#{n})", f"{items[5].id} (#{n + 1})"]
+    s = build(again, TemplateWriter(), cfg(tmp_path, synth))
+    assert s["failed"] == 0 and len(read_ids(fails)) == 2
 
 
 def test_concise_template_writes_the_same_areas_in_fewer_characters(synth, tmp_path):

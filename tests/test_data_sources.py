@@ -11,6 +11,7 @@ import pytest
 from data_helpers import simple_trace
 from PIL import Image
 
+from sifthinker.data.ids import content_id
 from sifthinker.data.sources import (
     SOURCES,
     JsonlSource,
@@ -289,7 +290,11 @@ def test_tallyqa_grit_records_give_normalised_pixel_boxes(tmp_path):
     a, b = items
     assert a.gt_boxes == [(10 / 200, 20 / 100, 50 / 200, 60 / 100), (100.5 / 200, 0.0, 1.0, 1.0)]
     assert (a.answer, a.answer_type, a.question_type, a.dataset) == ("2", "number", "counting", "tallyqa")
-    assert a.id == "tallyqa-l1" and b.id == "tallyqa-77"
+    # no id of its own: the id rule's content hash (never the line number); a question_id names the item
+    assert a.id == content_id(
+        "tallyqa", source="tallyqa", file="tally.jsonl", question="How many dogs are there?", image="images/a.jpg"
+    )
+    assert b.id == "tallyqa-77"
     assert b.gt_boxes == [(0.0, 0.0, 0.1, 0.1)] and b.extra["image_size"] == [200, 100]
 
 
@@ -409,7 +414,8 @@ def test_jsonl_accepts_a_json_list_and_names_records_by_index(tmp_path):
     path.write_text(json.dumps([{"image": "a.png", "question": "Q?", "answer": "x", "boxes": [[0, 0, 1, 1]]},
                                 {"image": "a.png", "question": "Q?", "answer": "x"}]), encoding="utf-8")  # fmt: skip
     items, errors = split_results(JsonlSource(path))
-    assert items[0].id == "d-0" and errors[0].record == "#1" and errors[0].field == "boxes"
+    assert items[0].id == content_id("d", source="jsonl", file=path, question="Q?", image="a.png")
+    assert errors[0].record == "#1" and errors[0].field == "boxes"
 
 
 # ------------------------------------------------------------------------------------------------------ synthetic
@@ -464,8 +470,8 @@ def test_sif50k_source_yields_items_with_the_trace(sif50k_file, synth_dir):
     path, recs = sif50k_file
     items, errors = split_results(Sif50kSource(path))
     assert errors == [] and len(items) == len(recs)
-    for k, (it, rec) in enumerate(zip(items, recs)):
-        assert it.id == f"sif50k-{k:06d}"
+    for it, rec in zip(items, recs):
+        assert it.id == content_id("sif50k", source="sif50k", file=path, question=rec["problem"], image=rec["image"])
         assert it.trace == rec["messages"][1]["content"] and it.depth_image == rec["depth_image"]
         assert it.depth_path is None and it.question == rec["problem"]
         assert it.gt_boxes == [tuple(b) for b in rec["normalized_solution_round"]["bbox_3d"]]
@@ -473,9 +479,11 @@ def test_sif50k_source_yields_items_with_the_trace(sif50k_file, synth_dir):
 
 def test_sif50k_source_bad_records(tmp_path, synth_dir):
     rec = authors_record(synth_records(synth_dir)[0])
-    no_trace = dict(rec, messages=rec["messages"][:1])
-    bad_trace = dict(rec, messages=[rec["messages"][0], {"role": "assistant", "content": "<answer>x</answer>"}])
-    escape = dict(rec, depth_image="../elsewhere.png", images=[rec["image"], "../elsewhere.png"])
+    # each its own question: the same question on the same image in one file is one id (a duplicate)
+    no_trace = dict(rec, problem="q2?", messages=rec["messages"][:1])
+    bad_msgs = [rec["messages"][0], {"role": "assistant", "content": "<answer>x</answer>"}]
+    bad_trace = dict(rec, problem="q3?", messages=bad_msgs)
+    escape = dict(rec, problem="q4?", depth_image="../elsewhere.png", images=[rec["image"], "../elsewhere.png"])
     path = tmp_path / "s.jsonl"
     write_jsonl(path, [rec, no_trace, bad_trace, escape])
     items, errors = split_results(Sif50kSource(path, image_root=synth_dir))
@@ -495,10 +503,13 @@ def test_import_sif50k_decodes_depth_once_and_resumes(sif50k_file, synth_dir, tm
     lines = (out / RECORDS_FILE).read_text().splitlines()
     imported = [json.loads(x) for x in lines]
     originals = {r["id"]: r for r in synth_records(synth_dir)}
+    source_ids = [it.id for it in Sif50kSource(path)]  # the import gives the id the source itself gives
     for k, (new, old) in enumerate(zip(imported, recs)):
         assert {key: v for key, v in new.items() if key not in ("id", "depth_path")} == old
         assert list(new)[: len(REQUIRED)] == list(REQUIRED)
-        assert new["id"] == f"sif50k-{k:06d}"
+        assert new["id"] == source_ids[k] == content_id(
+            "sif50k", source="sif50k", file=path, question=old["problem"], image=old["image"]
+        )
         npy = Path(new["depth_path"])
         assert npy.is_absolute() and npy.suffix == ".npy"  # out_dir is outside the image root
         check_record(new)
@@ -567,6 +578,8 @@ def test_import_sif50k_gives_null_or_empty_ids_its_own_and_resumes_them(synth_di
     again = import_sif50k(path, synth_dir, out)
     assert (again["written"], again["skipped"]) == (0, 2)  # not imported a second time
     ids = [json.loads(x)["id"] for x in (out / RECORDS_FILE).read_text().splitlines()]
-    assert ids == ["sif50k-000000", "sif50k-000001"]
+    rule = [content_id("sif50k", source="sif50k", file=path, question=r["problem"], image=r["image"]) for r in recs]
+    assert ids == rule
+    assert len(set(ids)) == 2
     items, errors = split_results(Sif50kSource(out / RECORDS_FILE, image_root=synth_dir, depth_root=out))
     assert errors == [] and [i.id for i in items] == ids

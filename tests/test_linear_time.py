@@ -16,6 +16,7 @@ import pytest
 
 from sifthinker import answers as A
 from sifthinker import boxes as B
+from sifthinker import boxes_union
 from sifthinker import trace as T
 from sifthinker.depth import DepthMap
 from sifthinker.eval.scoring import score_item
@@ -165,6 +166,6 @@ def test_union_area_sweep_equals_slab_sweep():
             (x, y, x + w, y + h) for (x, y), (w, h) in zip(lo.tolist(), (rng.random((n, 2)) * 0.3 + 1e-3).tolist())
         ]
         boxes += boxes[: n // 4]  # duplicates
-        assert B.union_area(boxes) == pytest.approx(B._union_area_array(np.asarray(boxes)), abs=1e-12)
+        assert B.union_area(boxes) == pytest.approx(boxes_union._union_area_array(np.asarray(boxes)), abs=1e-12)
     grid = [(i / 10, 0.0, (i + 1) / 10, 1.0) for i in range(10)] * 20  # 200 boxes tiling the image, each 20 times
     assert B.union_area(grid) == pytest.approx(1.0, abs=1e-12)

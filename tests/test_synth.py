@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sifthinker.answers import LETTERS
 from sifthinker.boxes import validate_box
 from sifthinker.depth import box_mean, box_pixel_rect, validate_depth
-from sifthinker.records import LETTERS
 from sifthinker.synth import QUESTION_TYPES, SynthConfig, make_questions, render_scene
 from sifthinker.synth.config import PALETTE
 from sifthinker.synth.questions import _mc

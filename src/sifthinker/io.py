@@ -1,5 +1,7 @@
-"""Small file helpers every long job shares: atomic writes, crash-safe append-only JSONL, and reading JSON input
-where one bad line (invalid UTF-8, a 5,000-digit integer, 100k nested brackets, a 1 GB line) fails alone.
+"""The package's one I/O layer: atomic writes, the JSONL reader (one bad line — invalid UTF-8, a 5,000-digit
+integer, 100k nested brackets, a 1 GB line — fails alone), the resumable appender (:class:`JsonlAppender`, tail
+repair, :func:`done_ids`), the build-folder resolver (:func:`record_files`) and the path-inside-root check
+(:func:`path_inside`). Every module that reads or appends JSONL, or checks a path against a root, goes through here.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
@@ -28,9 +30,12 @@ __all__ = [
     "JsonInputError",
     "loads_json",
     "iter_jsonl_lines",
+    "iter_jsonl_file",
     "PathOutsideRoot",
     "path_inside",
     "record_files",
+    "JsonlAppender",
+    "done_ids",
 ]
 
 DEFAULT_MAX_LINE_BYTES = 64 * 2**20  # a JSONL line longer than this is refused without being read into memory
@@ -135,6 +140,90 @@ def iter_jsonl_lines(f, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterato
             yield i, JsonInputError(f"line {i + 1} is {e}")
 
 
+def iter_jsonl_file(
+    path: str | os.PathLike, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[int, Any | JsonInputError]]:
+    """:func:`iter_jsonl_lines` over the file at ``path`` (opened, read and closed here); nothing if it is missing."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        yield from iter_jsonl_lines(f, max_line_bytes)
+
+
+def done_ids(path: str | os.PathLike, key: str = "id") -> list[str]:
+    """The ``key`` values (as text) of the rows of a JSONL output file, in file order, after cutting off a partial
+    last line; ``[]`` when the file does not exist. An unreadable line or a row without ``key`` is skipped with a
+    warning (it is not done: a resumable job does that item again)."""
+    repair_jsonl_tail(path)
+    ids = []
+    for i, row in iter_jsonl_file(path):
+        if isinstance(row, dict) and row.get(key) is not None:
+            ids.append(str(row[key]))
+        else:
+            logger.warning("%s line %d: unreadable row skipped (%s)", path, i + 1, str(row)[:200])
+    return ids
+
+
+class JsonlAppender:
+    """The one resumable JSONL appender: the file's partial last line (a kill mid-write) is cut off on open, rows
+    are buffered and written every ``every`` rows, on :meth:`flush` and on close, each write flushed (and fsynced
+    unless ``fsync=False``) so a kill loses at most the buffered rows, never half a line of an earlier batch.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "out.jsonl"
+    >>> with JsonlAppender(p, every=2) as out:
+    ...     out.add({"id": "a"})
+    ...     out.add({"id": "b", "text": "é"})
+    >>> done_ids(p)
+    ['a', 'b']
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 1, *, fsync: bool = True) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_jsonl_tail(self.path)
+        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.every = every
+        self.fsync = fsync
+        self._buf: list[str] = []
+
+    def add(self, row: Any) -> None:
+        """Append one row (any JSON value; non-ASCII text kept as is)."""
+        self._buf.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if len(self._buf) >= self.every:
+            self.flush()
+
+    def add_lines(self, text: str) -> None:
+        """Append rows already serialised as JSONL (each line ending in a newline), e.g. by a worker process."""
+        if text:
+            if not text.endswith("\n"):
+                raise ValueError("add_lines expects whole lines, each ending in a newline")
+            self._buf.append(text)
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self._f.write("".join(self._buf))
+            self._buf.clear()
+            self._f.flush()
+            if self.fsync:
+                os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.flush()
+            self._f.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class PathOutsideRoot(ValueError):
     """A path that resolves (symlinks included) outside the folder it must stay in."""
 
@@ -186,4 +275,6 @@ def record_files(path: str | os.PathLike, stem: str = "records") -> list[Path]:
         return [whole]
     if shards:
         return shards
-    raise FileNotFoundError(f"{p} holds no {stem}.jsonl and no {stem}.shard-*.jsonl: point at a build folder or a file")
+    raise FileNotFoundError(
+        f"{p} holds no {stem}.jsonl and no {stem}.shard-*.jsonl: point at a build folder or a file"
+    )

@@ -7,6 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from sifthinker.data.types import DEPTH_SOURCES
+from sifthinker.io import record_files
+from sifthinker.overrides import key_value
+
 HELP = "build SIF training data from grounded VQA (reverse expansion + forward inference), export or import it"
 
 
@@ -20,17 +24,6 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _kv(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--source-option {text!r}: expected KEY=VALUE")
-    k, v = text.split("=", 1)
-    try:
-        value = json.loads(v)  # numbers, lists, booleans, null
-    except json.JSONDecodeError:
-        value = v
-    return k.strip().replace("-", "_"), value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
@@ -40,10 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--out", type=Path, required=True, help="output folder (records.jsonl, failures.jsonl, ...)")
     b.add_argument("--image-root", type=Path, default=None, help="where item paths resolve (default: the source's)")
     b.add_argument(
-        "--source-option", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-        help="a source option, e.g. max_per_subset=10000 or box_units=pixels (repeatable; values parsed as JSON)",
+        "--source-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+        help="a source option, e.g. max_per_subset=10000 or box_units=pixels (repeatable; values read as YAML)",
     )  # fmt: skip
-    b.add_argument("--depth", choices=["auto", "oracle", "model"], default="auto",
+    b.add_argument("--depth", choices=DEPTH_SOURCES, default="auto",
                    help="auto: the source's exact depth when it has one, else the model (default)")  # fmt: skip
     b.add_argument("--depth-model", default=None, help="depth model hub id or local path (Depth Anything V2 Small)")
     b.add_argument("--device", default=None, help="device of the depth model (default: cuda if available)")
@@ -79,17 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--out", type=Path, required=True, help="output folder")
 
 
-def _records_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(path.glob("records*.jsonl"))
-        if not files:
-            raise FileNotFoundError(f"{path}: no records*.jsonl (is it a build folder?)")
-        return files
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    return [path]
-
-
 def _api_writer(path: Path | None):
     from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig
     from sifthinker.data.writers.api import APIWriter
@@ -113,7 +95,8 @@ def run_build(args: argparse.Namespace) -> int:
     from sifthinker.data.sources import get_source
     from sifthinker.data.writers.template import TemplateWriter
 
-    source = get_source(args.source, args.input, image_root=args.image_root, **dict(args.source_option))
+    options = {k.replace("-", "_"): v for k, v in args.source_option}  # max-per-subset=… reads as max_per_subset
+    source = get_source(args.source, args.input, image_root=args.image_root, **options)
     writer = TemplateWriter() if args.writer == "template" else _api_writer(args.api_config)
     cfg = BuildConfig(
         out=args.out,
@@ -150,7 +133,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from sifthinker.data import export as X
 
-    records = [r for f in _records_files(args.input) for r in X.load_sif_records(f)]
+    records = [r for f in record_files(args.input) for r in X.load_sif_records(f)]
     if args.format == "sif50k":
         X.export_sif50k(records, args.out, keep_extras=args.keep_extras)
     elif args.format == "llamafactory":

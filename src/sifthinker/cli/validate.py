@@ -76,17 +76,18 @@ def validate_item(item, index: int, *, grounded: bool, root: Path | None) -> tup
 
 
 def _check_files(rec: dict, root: Path) -> None:
+    from sifthinker.io import PathOutsideRoot, path_inside
     from sifthinker.records import RecordError
 
-    root_real = os.path.realpath(root)
     for key in ("image", "depth_image", "depth_path"):
         p = rec.get(key)
         if not isinstance(p, str):
             continue
-        full = os.path.realpath(os.path.join(root_real, p))
-        if os.path.commonpath([full, root_real]) != root_real:
-            raise RecordError(key, f"path {p!r} resolves outside the root {os.fspath(root)!r}")
-        if not os.path.isfile(full):
+        try:
+            full = path_inside(root, p)
+        except PathOutsideRoot as e:
+            raise RecordError(key, str(e)) from None
+        if not full.is_file():
             raise RecordError(key, f"file {p!r} not found under {os.fspath(root)!r}")
 
 

@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..io import PathOutsideRoot, path_inside
 from ..trace import Region
 
-__all__ = ["GroundedItem", "ItemError", "Frame", "WriteRequest", "Writer", "Source", "resolve_inside"]
+__all__ = ["DEPTH_SOURCES", "GroundedItem", "ItemError", "Frame", "WriteRequest", "Writer", "Source", "resolve_inside"]
 
 Box = tuple[float, float, float, float]
+
+# Where a build takes an item's depth map from: the source's when it has one, else the model (``auto``); always
+# the source's (``oracle``); always the model (``model``). Not the inference engine's depth modes (sifthinker.infer).
+DEPTH_SOURCES = ("auto", "oracle", "model")
 
 
 @dataclass
@@ -46,13 +51,24 @@ class GroundedItem:
 class ItemError(ValueError):
     """A bad input item: which file, which record, which field, what was expected.
 
-    Sources *yield* these (the build records a failure row and goes on) rather than raising them.
+    Sources *yield* these (the build records a failure row and goes on) rather than raising them. ``record`` is
+    the record's label (its own id when it has one, else its place); ``position`` is always its place in the file
+    (``line N`` or ``#index``): the build names a failure row by it when the label is an id another record holds.
     """
 
-    def __init__(self, message: str, *, source: str = "", record: str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        record: str | None = None,
+        field: str | None = None,
+        position: str | None = None,
+    ):
         self.source = source
         self.record = record
         self.field = field
+        self.position = position
         where = ", ".join(
             p
             for p in (
@@ -66,16 +82,16 @@ class ItemError(ValueError):
 
 
 def resolve_inside(root: str | os.PathLike, path: str, *, field: str = "image", record: str | None = None) -> Path:
-    """The real path of ``path`` (relative to ``root`` or absolute), refusing one that resolves outside ``root``."""
+    """The real path of ``path`` (relative to ``root`` or absolute), refusing one that resolves outside ``root``:
+    :func:`sifthinker.io.path_inside` with its refusal (or an empty path) as an :class:`ItemError`."""
     if not isinstance(path, str) or not path:
         raise ItemError(f"expected a non-empty path, got {path!r}", record=record, field=field)
-    root_real = os.path.realpath(root)
-    full = os.path.realpath(os.path.join(root_real, path))
-    if os.path.commonpath([full, root_real]) != root_real:
+    try:
+        return path_inside(root, path)
+    except PathOutsideRoot:
         raise ItemError(
             f"path {path!r} resolves outside the image root {os.fspath(root)!r}", record=record, field=field
-        )
-    return Path(full)
+        ) from None
 
 
 @dataclass

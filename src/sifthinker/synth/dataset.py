@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..depth import save_colourised, save_depth
-from ..io import atomic_write_text, repair_jsonl_tail, temp_path
+from ..io import JsonlAppender, atomic_write_text, done_ids, iter_jsonl_file, repair_jsonl_tail, temp_path
 from ..records import check_record, user_content
 from .config import SynthConfig
 from .questions import make_questions
@@ -145,31 +145,30 @@ def _work(job):
 
 def _recover(root: Path) -> set[str]:
     """Scene ids finished in an earlier run; records of unfinished scenes are removed from the split files."""
-    man = root / MANIFEST
-    repair_jsonl_tail(man)
-    done: set[str] = set()
-    if man.exists():
-        with open(man, encoding="utf-8") as f:
-            done = {json.loads(line)["scene_id"] for line in f if line.strip()}
+    done = set(done_ids(root / MANIFEST, key="scene_id"))
     for path in sorted(root.glob("*.jsonl")):
         if path.name == MANIFEST:
             continue
         repair_jsonl_tail(path)
-        with open(path, encoding="utf-8") as f:
-            orphan = any(json.loads(line).get("scene_id") not in done for line in f if line.strip())
-        if orphan:
-            tmp = temp_path(path)
-            kept = dropped = 0
-            with open(path, encoding="utf-8") as f, open(tmp, "w", encoding="utf-8") as g:
-                for line in f:
-                    if line.strip() and json.loads(line).get("scene_id") in done:
-                        g.write(line)
-                        kept += 1
-                    elif line.strip():
-                        dropped += 1
-            os.replace(tmp, path)
-            logger.warning("%s: dropped %d records of unfinished scenes (kept %d)", path, dropped, kept)
+        if all(_finished(row, done) for _, row in iter_jsonl_file(path)):
+            continue
+        tmp = temp_path(path)
+        tmp.unlink(missing_ok=True)
+        kept = dropped = 0
+        with JsonlAppender(tmp, every=256, fsync=False) as out:
+            for _, row in iter_jsonl_file(path):
+                if _finished(row, done):
+                    out.add(row)  # the generator's own serialisation: the line comes back byte for byte
+                    kept += 1
+                else:
+                    dropped += 1
+        os.replace(tmp, path)
+        logger.warning("%s: dropped %d records of unfinished (or unreadable) scenes (kept %d)", path, dropped, kept)
     return done
+
+
+def _finished(row, done: set[str]) -> bool:
+    return isinstance(row, dict) and row.get("scene_id") in done
 
 
 def _check_config(root: Path, header: dict) -> None:
@@ -240,7 +239,7 @@ def generate_dataset(
     from tqdm import tqdm
 
     written = records = 0
-    handles: dict[str, object] = {}
+    handles: dict[str, JsonlAppender] = {}
     bar = tqdm(total=n, initial=skipped, disable=not progress, unit="scene", desc="synth", dynamic_ncols=True)
     pool = None
     try:
@@ -251,15 +250,13 @@ def generate_dataset(
             results = pool.imap(_work, jobs, chunksize=4)
         else:
             results = map(_work, jobs)
-        with open(root / MANIFEST, "a", encoding="utf-8") as man:
+        with JsonlAppender(root / MANIFEST, fsync=False) as man:
             for _index, sp, lines, meta in results:
-                if lines:
+                if lines:  # a scene's records are on disk before its manifest line
                     if sp not in handles:
-                        handles[sp] = open(root / f"{sp}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-                    handles[sp].write(lines)
-                    handles[sp].flush()
-                man.write(json.dumps(meta) + "\n")
-                man.flush()
+                        handles[sp] = JsonlAppender(root / f"{sp}.jsonl", fsync=False)
+                    handles[sp].add_lines(lines)
+                man.add(meta)
                 written += 1
                 records += meta["questions"]
                 bar.update(1)
@@ -293,14 +290,10 @@ def write_card(out_dir: str | os.PathLike) -> dict:
     root = Path(out_dir)
     scenes_per_split: Counter = Counter()
     objects_hist: Counter = Counter()
-    man = root / MANIFEST
-    if man.exists():
-        with open(man, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    m = json.loads(line)
-                    scenes_per_split[m["split"]] += 1
-                    objects_hist[str(m["objects"])] += 1
+    for _, m in iter_jsonl_file(root / MANIFEST):
+        if isinstance(m, dict):  # an unreadable line is a scene not finished
+            scenes_per_split[m["split"]] += 1
+            objects_hist[str(m["objects"])] += 1
     per_split: Counter = Counter()
     per_type: Counter = Counter()
     per_answer_type: Counter = Counter()
@@ -308,15 +301,13 @@ def write_card(out_dir: str | os.PathLike) -> dict:
     for path in sorted(root.glob("*.jsonl")):
         if path.name == MANIFEST:
             continue
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                r = json.loads(line)
-                per_split[r["split"]] += 1
-                per_type[r["question_type"]] += 1
-                per_answer_type[r["answer_type"]] += 1
-                answers[r["answer_type"]][r["response"]] += 1
+        for _, r in iter_jsonl_file(path):
+            if not isinstance(r, dict):
+                continue
+            per_split[r["split"]] += 1
+            per_type[r["question_type"]] += 1
+            per_answer_type[r["answer_type"]] += 1
+            answers[r["answer_type"]][r["response"]] += 1
     header = {}
     if (root / "config.json").exists():
         header = json.loads((root / "config.json").read_text(encoding="utf-8"))

@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from ...answers import ANSWER_TYPES
 from ...boxes import from_1000, from_pixels, validate_box
 from ...records import RecordError, iter_json_records
+from ..ids import content_id, id_text
 from ..types import GroundedItem, ItemError, resolve_inside
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "labelled_records",
     "record_problem",
     "id_text",
+    "check_unique",
     "numbers4",
     "normalised_box",
     "pixel_box",
@@ -38,7 +41,6 @@ __all__ = [
 ]
 
 BOX_EPS = 1e-6
-ANSWER_TYPES = ("mc", "yesno", "number", "text")
 BOX_UNITS = ("normalized", "pixels", "1000")
 BOX_FORMATS = ("xyxy", "xywh")
 
@@ -50,20 +52,16 @@ class SourceFileError(ValueError):
 class Ctx:
     """Where a record came from (file and record label), to build :class:`ItemError` objects naming both."""
 
-    __slots__ = ("source", "record", "index")
+    __slots__ = ("source", "record", "index", "position")
 
-    def __init__(self, source: str, record: str, index: int = -1):
+    def __init__(self, source: str, record: str, index: int = -1, position: str | None = None):
         self.source = source
         self.record = record
         self.index = index  # position in the file: line index (JSONL, 0-based) or list index (JSON)
-
-    @property
-    def tag(self) -> str:
-        """The record label as an id suffix: ``#3`` → ``3``, ``line 4`` → ``l4``."""
-        return self.record.lstrip("#").replace("line ", "l")
+        self.position = position or record  # the place as a label: ``line N`` (JSONL) or ``#index`` (JSON list)
 
     def error(self, message: str, field: str | None = None) -> ItemError:
-        return ItemError(message, source=self.source, record=self.record, field=field)
+        return ItemError(message, source=self.source, record=self.record, field=field, position=self.position)
 
     def inside(self, root: str | os.PathLike, path: Any, field: str) -> Path:
         """``resolve_inside`` with this record's file and label in the error."""
@@ -108,17 +106,6 @@ def record_problem(rec: Any) -> tuple[str, str] | None:
     return None
 
 
-def id_text(v: Any) -> str | None:
-    """A record's own id as text: a non-empty string or an integer (not a boolean); None for anything else.
-
-    >>> id_text(7), id_text("a"), id_text(""), id_text(True), id_text(None)
-    ('7', 'a', None, None, None)
-    """
-    if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
-        return str(v)
-    return None
-
-
 class FileSource:
     """Base of the file-backed sources: ``Source(input_path, image_root=None, **options)``, iterable.
 
@@ -148,10 +135,13 @@ class FileSource:
         ``(ctx, RecordError)``."""
         path = path or self.input
         src = os.fspath(path)
-        for label, i, obj in labelled_records(path, f"{self.name} source"):
-            if isinstance(obj, dict):
-                label = id_text(obj.get(self._id_key)) or label
-            yield Ctx(src, label, i), obj
+        for position, i, obj in labelled_records(path, f"{self.name} source"):
+            label = (id_text(obj.get(self._id_key)) if isinstance(obj, dict) else None) or position
+            yield Ctx(src, label, i, position), obj
+
+    def _content_id(self, prefix: str, ctx: Ctx, question: str, image: str) -> str:
+        """The id of a record without one of its own (:func:`sifthinker.data.ids.content_id`)."""
+        return content_id(prefix, source=self.name, file=ctx.source, question=question, image=image)
 
     def _item(self, ctx: Ctx, rec: dict) -> GroundedItem | None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -162,25 +152,32 @@ class FileSource:
         """Items of one file; an id already yielded (``seen``: id → where) makes the later record an error."""
         seen = {} if seen is None else seen
         for ctx, rec in self._records(path):
-            problem = record_problem(rec)
-            if problem is not None:
-                yield ctx.error(*problem)
-                continue
-            try:
-                item = self._item(ctx, rec)
-            except ItemError as e:
-                yield e
-                continue
-            if item is None:
-                continue
-            if item.id in seen:
-                yield ctx.error(f"duplicate id {item.id!r} (first at {seen[item.id]})", "id")
-                continue
-            seen[item.id] = f"{ctx.source} {ctx.record}"
-            yield item
+            item = self._checked_item(ctx, rec)
+            if isinstance(item, GroundedItem):
+                item = check_unique(ctx, item, seen)
+            if item is not None:
+                yield item
+
+    def _checked_item(self, ctx: Ctx, rec: Any) -> GroundedItem | ItemError | None:
+        """One record → its item, or the error naming what is wrong with it (None: a record the source skips)."""
+        problem = record_problem(rec)
+        if problem is not None:
+            return ctx.error(*problem)
+        try:
+            return self._item(ctx, rec)
+        except ItemError as e:
+            return e
 
     def __iter__(self) -> Iterator[GroundedItem | ItemError]:
         return self._iter_path()
+
+
+def check_unique(ctx: Ctx, item: GroundedItem, seen: dict[str, str]) -> GroundedItem | ItemError:
+    """``item``, or — when an earlier record already gave its id (``seen``: id → where) — an error naming both."""
+    if item.id in seen:
+        return ctx.error(f"duplicate id {item.id!r} (first at {seen[item.id]})", "id")
+    seen[item.id] = f"{ctx.source} {ctx.position}"
+    return item
 
 
 # ------------------------------------------------------------------------------------------------ field helpers

@@ -3,7 +3,7 @@
 Fields (our names; ``fields={"question": "problem", ...}`` maps them to yours, so a file needs no rewriting):
 
 ==================  ========  ==================================================================================
-``id``              optional  unique per file; default ``<dataset>-l<line>`` (``-<index>`` for a JSON list)
+``id``              optional  unique per file; default ``<dataset_name>-<hash of file name, question, image>``
 ``image``           required  image path, relative to the image root (default: the file's folder)
 ``question``        required  non-empty text
 ``answer``          required  text or a number (written as text)
@@ -137,7 +137,7 @@ class JsonlSource(FileSource):
 
         rid = rec.get(f["id"])
         if rid is None:
-            item_id = f"{self.dataset_name}-{ctx.tag}"
+            item_id = self._content_id(self.dataset_name, ctx, question, image)
         elif isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid).strip():
             item_id = str(rid)
         else:

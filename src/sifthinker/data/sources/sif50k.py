@@ -8,9 +8,9 @@ A SIF-50K file is a JSON list (or JSONL) of records with ``dataset``, ``image``,
 :class:`Sif50kSource` yields items with ``trace`` = the assistant text and ``depth_image`` = the colourised PNG;
 ``depth_path`` too once the records went through :func:`import_sif50k`, which decodes every colourised PNG **once**
 (:func:`sifthinker.depth.decode_colourised`, 256 levels) into a lossless ``.npy`` and writes the records with our
-``depth_path`` added — and ``id`` (``<id_prefix>-<index:06d>``, the record's position in the input) when a record
-has none (or a null or empty one). Nothing else of a record changes, so ``export_sif50k`` of the imported records
-gives back the input.
+``depth_path`` added — and ``id`` (the rule of :mod:`sifthinker.data.ids`: ``<id_prefix>-<hash of the file name,
+problem and image>``, the id :class:`Sif50kSource` gives it too) when a record has none (or a null or empty one).
+Nothing else of a record changes, so ``export_sif50k`` of the imported records gives back the input.
 
 Layout of ``out_dir``::
 
@@ -24,15 +24,15 @@ with the same ``image_root``), else as an absolute path: read those with ``Sif50
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from ...depth import decode_colourised, save_depth
-from ...io import iter_jsonl_lines, repair_jsonl_tail
+from ...io import JsonlAppender, PathOutsideRoot, done_ids, path_inside
 from ...records import REQUIRED, RecordError, assistant_text, check_record, gt_boxes
+from ..ids import content_id
 from ..types import GroundedItem, ItemError, resolve_inside
 from ._common import Ctx, FileSource, SourceFileError, id_text, labelled_records, record_error_text, record_problem
 
@@ -59,8 +59,12 @@ def _check(rec: dict, *, strict_trace: bool, require_trace: bool) -> None:
     check_record(rec, require_trace=False)
 
 
-def _default_id(rec: dict, index: int, prefix: str) -> str:
-    return id_text(rec.get("id")) or f"{prefix}-{index:06d}"
+def _default_id(rec: dict, file: str | os.PathLike, prefix: str) -> str:
+    """The record's own id, else the id rule's hash of (source, file name, problem, image)."""
+    own = id_text(rec.get("id"))
+    if own is not None:
+        return own
+    return content_id(prefix, source=Sif50kSource.name, file=file, question=rec.get("problem"), image=rec.get("image"))
 
 
 class Sif50kSource(FileSource):
@@ -106,7 +110,7 @@ class Sif50kSource(FileSource):
             ctx.inside(self.depth_root, depth_path, "depth_path")
         extra: dict[str, Any] = {k: v for k, v in rec.items() if k not in _MAPPED}
         return GroundedItem(
-            id=_default_id(rec, ctx.index, self.id_prefix),
+            id=_default_id(rec, ctx.source, self.id_prefix),
             dataset=rec["dataset"],
             image=rec["image"],
             question=rec["problem"],
@@ -123,18 +127,6 @@ class Sif50kSource(FileSource):
 
 
 # ---------------------------------------------------------------------------------------------------- import
-
-
-def _done_ids(path: Path) -> set[str]:
-    repair_jsonl_tail(path)
-    done: set[str] = set()
-    if path.exists():
-        with open(path, "rb") as f:
-            for _, row in iter_jsonl_lines(f):  # an unreadable line is not a done id: it is imported again
-                rid = row.get("id") if isinstance(row, dict) else None
-                if rid is not None:
-                    done.add(str(rid))
-    return done
 
 
 def import_sif50k(
@@ -164,29 +156,24 @@ def import_sif50k(
     root_real = os.path.realpath(root)
     depth_dir = out / "depth"
     records_path = out / RECORDS_FILE
-    done = _done_ids(records_path)
-    repair_jsonl_tail(out / FAILURES_FILE)
+    done = set(done_ids(records_path))  # an unreadable line is not a done id: that record is imported again
     counts = {"written": 0, "skipped": 0, "failed": 0, "decoded": 0, "reused": 0}
 
     from tqdm import tqdm
 
-    with (
-        open(records_path, "a", encoding="utf-8") as rec_f,
-        open(out / FAILURES_FILE, "a", encoding="utf-8") as fail_f,
-    ):
+    with JsonlAppender(records_path, fsync=False) as rec_f, JsonlAppender(out / FAILURES_FILE, fsync=False) as fail_f:
 
         def fail(rid: str, stage: str, reason: str) -> None:
-            fail_f.write(json.dumps({"id": rid, "stage": stage, "reason": reason[:500]}, ensure_ascii=False) + "\n")
-            fail_f.flush()
+            fail_f.add({"id": rid, "stage": stage, "reason": reason[:500]})
             counts["failed"] += 1
 
         records = labelled_records(input, "import_sif50k")
-        for label, index, rec in tqdm(records, disable=not progress, unit="rec", desc="sif50k"):
+        for label, _index, rec in tqdm(records, disable=not progress, unit="rec", desc="sif50k"):
             problem = record_problem(rec)
             if problem is not None:
                 fail(label, "read", problem[0])
                 continue
-            rid = _default_id(rec, index, id_prefix)
+            rid = _default_id(rec, input, id_prefix)
             if rid in done:
                 counts["skipped"] += 1
                 continue
@@ -212,17 +199,15 @@ def import_sif50k(
                     fail(rid, "depth", f"{rec['depth_image']}: {type(e).__name__}: {e}")
                     continue
                 counts["decoded"] += 1
-            npy_real = os.path.realpath(npy)
-            if os.path.commonpath([npy_real, root_real]) == root_real:
-                depth_path = os.path.relpath(npy_real, root_real).replace(os.sep, "/")
-            else:
-                depth_path = npy_real
+            try:
+                depth_path = os.path.relpath(path_inside(root_real, npy), root_real).replace(os.sep, "/")
+            except PathOutsideRoot:
+                depth_path = os.path.realpath(npy)
             new = dict(rec)
             if id_text(rec.get("id")) is None:  # no usable id of its own (absent, null, empty): the one we gave it
                 new["id"] = rid
             new["depth_path"] = depth_path
-            rec_f.write(json.dumps(new, ensure_ascii=False) + "\n")
-            rec_f.flush()
+            rec_f.add(new)
             done.add(rid)
             counts["written"] += 1
     logger.info("import_sif50k %s → %s: %s", input, out, counts)

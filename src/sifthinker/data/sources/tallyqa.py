@@ -14,7 +14,8 @@ documents this shape; the SIFThinker authors' ``produce_tallyqa.py`` reads ``que
   and ``question_type`` ``counting``;
 * at least one box (reverse expansion needs a ground-truth region): a count of 0 with no boxes is an item error;
   ``require_count_match=True`` also refuses items whose count differs from the number of boxes;
-* the id is ``id``, else ``tallyqa-<question_id>``, else ``tallyqa-<line or index>``.
+* the id is ``id``, else ``tallyqa-<question_id>``, else a hash of the file name, question and image
+  (:mod:`sifthinker.data.ids`): never a line number, so two files built into one folder do not collide.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class TallyQASource(FileSource):
         elif id_text(qid) is not None:
             item_id = f"{self.dataset_name}-{qid}"
         else:
-            item_id = f"{self.dataset_name}-{ctx.tag}"
+            item_id = self._content_id(self.dataset_name, ctx, question, image)
         extra: dict[str, Any] = {"image_size": [size[0], size[1]]}
         if isinstance(qid, (str, int)) and not isinstance(qid, bool):
             extra["question_id"] = qid

@@ -31,8 +31,9 @@ Options: ``exclude_subsets`` (default: the authors' text/document subsets), ``su
 excluded one is refused), ``max_per_subset`` (default None = no cap; the authors used 10,000: the first N good
 items of each subset in file order — a bad record does not count), ``box_mode``, ``consistency_tol`` (None turns
 the check off), ``rewrite_prefix`` (e.g. ``{"cot/": "cot_image_data/"}``). Item ids are
-``viscot-<subset>-<question_id>`` (a repeated one gets its position appended); ``extra`` holds ``question_id``,
-``split`` and ``image_size`` (exact mode).
+``viscot-<subset>-<question_id>`` (without a question id: a hash of the file name, question and image, see
+:mod:`sifthinker.data.ids`); a repeated id is an item error (a failure row), never renamed; ``extra`` holds
+``question_id``, ``split`` and ``image_size`` (exact mode).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ._common import (
     Ctx,
     FileSource,
     ImageSizes,
+    check_unique,
     id_text,
     normalised_box,
     numbers4,
@@ -208,7 +210,7 @@ class VisualCoTSource(FileSource):
 
     def __iter__(self) -> Iterator[GroundedItem | ItemError]:
         counts: dict[str, int] = {}
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for ctx, rec in self._records():
             problem = record_problem(rec)
             if problem is not None:
@@ -223,15 +225,11 @@ class VisualCoTSource(FileSource):
                 continue
             if self.max_per_subset is not None and counts.get(key, 0) >= self.max_per_subset:
                 continue
-            try:
-                item = self._item(ctx, rec)
-            except ItemError as e:
-                yield e
-                continue
-            if item.id in seen:
-                item.id = f"{item.id}-{ctx.tag}"
-            seen.add(item.id)
-            counts[key] = counts.get(key, 0) + 1
+            item = self._checked_item(ctx, rec)
+            if isinstance(item, GroundedItem):
+                item = check_unique(ctx, item, seen)
+            if isinstance(item, GroundedItem):
+                counts[key] = counts.get(key, 0) + 1
             yield item
 
     # ------------------------------------------------------------------------------------------- one record
@@ -343,7 +341,7 @@ class VisualCoTSource(FileSource):
             item_id = f"viscot-{subset}-{qid}"
             extra["question_id"] = qid
         else:
-            item_id = f"viscot-{subset}-{ctx.tag}"
+            item_id = self._content_id(f"viscot-{subset}", ctx, question, path)
         split = rec.get("split")
         if isinstance(split, str) and split:
             extra["split"] = split
