@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "serve": "sifthinker.cli.serve",
     "eval": "sifthinker.cli.eval",
     "demo": "sifthinker.cli.demo",
+    "app": "sifthinker.cli.app",
 }
 
 
