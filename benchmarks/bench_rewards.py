@@ -98,9 +98,8 @@ def bench_throughput(n: int = 1024) -> None:
         "answer": answers,
         "choices": [["x", "y"]] * n,
         "gt_boxes": gts,
-        "depth": depths,
-        "problem": [f"q{i // 8}" for i in range(n)],
-        "image": [f"i{i // 8}" for i in range(n)],
+        "depth_path": depths,  # arrays stand in for the maps' paths
+        "progress_key": [R.progress_key(f"q{i // 8}", f"i{i // 8}") for i in range(n)],
     }
 
     def all_four():

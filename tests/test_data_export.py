@@ -197,7 +197,7 @@ def test_export_hf_parquet_loads_back_with_the_columns_and_types(records, synth_
     assert len(ds) == len(records)
     assert set(ds.column_names) == {
         "id", "dataset", "prompt", "completion", "images", "gt_boxes", "depth_path", "answer", "choices",
-        "answer_type", "question_type", "problem", "image", "depth_image",
+        "answer_type", "question_type", "problem", "progress_key", "image", "depth_image",
     }  # fmt: skip
     assert ds.features["gt_boxes"].feature.feature.dtype == "float64"
     assert ds.features["images"].feature.dtype == "string"

@@ -97,9 +97,11 @@ def test_box_reward_no_area_and_lenient():
     assert R.box_score(area(((-0.5, -0.5, 1.5, 1.5), 0.5)), [(0, 0, 1, 1)]) == pytest.approx(1.0)
 
 
-def test_box_reward_accepts_sif_solution_and_single_box():
+def test_box_reward_takes_boxes_and_a_single_box_not_the_sif_solution():
     text = trace(area((GT[0], 0.2)))
-    assert R.box_score(text, {"bbox_3d": [list(GT[0])], "illegal_content": False}) == 1.0
+    with pytest.raises(ValueError, match="expected a list"):  # rows carry gt_boxes, normalised once
+        R.box_score(text, {"bbox_3d": [list(GT[0])], "illegal_content": False})
+    assert R.box_score(text, [list(GT[0])]) == 1.0
     assert R.box_score(text, list(GT[0])) == 1.0
 
 
@@ -196,7 +198,7 @@ def test_answer_score_with_judge():
 
 def test_answer_reward_progress_memory_over_visits():
     fn = R.get_reward("accuracy_w_progress")
-    cols = {"answer": ["yes"] * 4, "problem": ["Is it red?"] * 4, "image": ["a.png"] * 4}
+    cols = {"answer": ["yes"] * 4, "progress_key": [R.progress_key("Is it red?", "a.png")] * 4}
     right, wrong = "<answer>yes</answer>", "<answer>no</answer>"
     first = fn([right, wrong, wrong, wrong], **cols)
     assert first == [1.0, 0.0, 0.0, 0.0]  # no memory yet
@@ -206,23 +208,26 @@ def test_answer_reward_progress_memory_over_visits():
     third = fn([right, wrong, wrong, wrong], **cols)  # p = 0.5
     assert third == [1.5, 0.0, 0.0, 0.0]
     # another image is another key
-    other = fn([right], answer=["yes"], problem=["Is it red?"], image=["b.png"])
+    other = fn([right], answer=["yes"], progress_key=[R.progress_key("Is it red?", "b.png")])
     assert other == [1.0]
 
 
-def test_answer_progress_keys_fall_back_to_prompts():
-    # without a question column, each prompt is its own (question, image) key
+def test_answer_progress_keys_come_from_their_one_column():
+    # each (question, image) is its own key; the reward reads the key column and nothing else
     fn = R.AnswerReward(progress=True)
+    keys = [R.progress_key("Is it red?", "a.png"), R.progress_key("Is it blue?", "a.png")]
     prompts = [[{"role": "user", "content": "Is it red?"}], [{"role": "user", "content": "Is it blue?"}]]
-    cols = {"answer": ["yes", "yes"], "prompts": prompts, "image": ["a.png", "a.png"]}
+    cols = {"answer": ["yes", "yes"], "prompts": prompts, "progress_key": keys}
     right = "<answer>yes</answer>"
     assert fn([right, "<answer>no</answer>"], **cols) == [1.0, 0.0]
     assert fn([right, right], **cols) == [1.0, 2.0]  # p = 1 for the first prompt, p = 0 for the second
+    with pytest.raises(ValueError, match="needs the dataset column 'progress_key'"):  # no guessing from the prompts
+        fn([right], answer=["yes"], prompts=prompts[:1], problem=["Is it red?"], image=["a.png"])
 
 
 def test_progress_memory_survives_checkpoint(tmp_path):
     fn = R.AnswerReward(progress=True)
-    cols = {"answer": ["3"] * 2, "problem": ["How many?"] * 2, "image": ["x.png"] * 2}
+    cols = {"answer": ["3"] * 2, "progress_key": [R.progress_key("How many?", "x.png")] * 2}
     fn(["<answer>3</answer>", "<answer>2</answer>"], **cols)
     path = fn.memory.save(tmp_path / "progress.json")
     resumed = R.AnswerReward(progress=True, memory=R.ProgressMemory.load(path))
@@ -236,14 +241,14 @@ def test_progress_memory_survives_checkpoint(tmp_path):
         R.ProgressMemory().load_state_dict({"version": 1, "memory": {"k": float("nan")}})
 
 
-def test_answer_reward_plain_reads_sif_columns_and_choices():
+def test_answer_reward_plain_reads_the_answer_column_and_choices():
     fn = R.get_reward("accuracy")
-    out = fn(
-        ["<answer>B</answer>", "<answer>blue</answer>", "<answer>A</answer>", "<answer>2</answer>"],
-        response=["B", "B", "B", "two"],
-        choices=[["red", "blue"], ["red", "blue"], ["red", "blue"], None],
-    )
+    texts = ["<answer>B</answer>", "<answer>blue</answer>", "<answer>A</answer>", "<answer>2</answer>"]
+    choices = [["red", "blue"], ["red", "blue"], ["red", "blue"], None]
+    out = fn(texts, answer=["B", "B", "B", "two"], choices=choices)
     assert out == [1.0, 1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="needs the dataset column 'answer'"):  # the record's name is not guessed
+        fn(texts, response=["B", "B", "B", "two"], choices=choices)
 
 
 def test_answer_reward_judge_failures_are_reported_not_zero(caplog):
@@ -264,8 +269,10 @@ def test_answer_reward_judge_failures_are_reported_not_zero(caplog):
 
 
 def test_missing_column_is_a_configuration_error():
-    with pytest.raises(ValueError, match="needs one of the dataset columns"):
+    with pytest.raises(ValueError, match="needs the dataset column 'gt_boxes'"):
         R.get_reward("box")(["x"], answer=["B"])
+    with pytest.raises(ValueError, match="needs the dataset column 'gt_boxes'"):  # nor SIF-50K's name for it
+        R.get_reward("box")(["x"], normalized_solution_round=[{"bbox_3d": [[0, 0, 1, 1]]}])
     with pytest.raises(ValueError, match="has 1 values for 2"):
         R.get_reward("box")(["x", "y"], gt_boxes=[[[0, 0, 1, 1]]])
     assert R.get_reward("format")(["x"]) == [0.0]  # format needs no column
@@ -281,8 +288,7 @@ def test_trl_functions_on_chat_completions_and_metrics(tmp_path):
         "gt_boxes": [GT, GT],
         "depth_path": [str(path), str(path)],
         "answer": ["B", "B"],
-        "problem": ["q", "q"],
-        "image": ["i", "i"],
+        "progress_key": [R.progress_key("q", "i")] * 2,
     }
     logged = {}
     fns = R.get_reward_funcs(["format", "accuracy_w_progress", "bboxaccuracy_w_progress", "depth_consistency"])

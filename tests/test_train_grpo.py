@@ -51,16 +51,19 @@ def test_grpo_dataset_has_the_reward_columns():
         "prompt",
         "images",
         "problem",
-        "response",
+        "answer",
         "choices",
         "answer_type",
         "gt_boxes",
         "depth_path",
-        "image_path",
+        "progress_key",
     } <= set(ds.column_names)
     assert "image" not in ds.column_names  # TRL would read it as a picture
+    assert "completion" not in ds.column_names  # GRPO samples its own
     row = ds[0]
     assert row["gt_boxes"] == [list(b) for b in recs[0]["normalized_solution_round"]["bbox_3d"]]
+    assert row["answer"] == recs[0]["response"]
+    assert row["progress_key"] == progress_key(recs[0]["problem"], recs[0]["image"])
     assert row["depth_path"].endswith(".npy") and len(row["images"]) == 2
     with pytest.raises(ValueError, match="depth_path"):
         tdata.grpo_example({k: v for k, v in recs[0].items() if k != "depth_path"})

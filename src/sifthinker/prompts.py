@@ -1,10 +1,10 @@
-"""The one prompt builder that SFT, RL, inference and evaluation share.
+"""The one prompt of SFT, RL, inference and evaluation, and the one place its wording is written.
 
 A SIF prompt is one user turn: ``"Original image: " <rgb> "\\nDepth image: " <depth> "\\n"`` + the question (with
-its options, :func:`sifthinker.records.format_question`) + ``"\\n"`` + the instruction. It is built as TRL's
-conversational format — content parts with ``{"type": "image"}`` placeholders, filled in order by the images of
-:func:`prompt_images` (RGB first, then the colourised depth image). Rendered as a plain string with ``<image>`` for
-each placeholder it equals the user turn of a SIF record (:func:`sifthinker.records.user_content`).
+its options, :func:`format_question`) + ``"\\n"`` + the instruction (:data:`DEFAULT_INSTRUCTION` unless given). It
+is built as TRL's conversational format — content parts with ``{"type": "image"}`` placeholders, filled in order by
+the images of :func:`prompt_images` (RGB first, then the colourised depth image). :func:`user_content` is the same
+turn rendered as a SIF record's user string, with ``<image>`` for each placeholder.
 
 >>> msgs = build_prompt("How many cubes?", with_depth=False, instruction="Answer briefly.")
 >>> [p["type"] for p in msgs[0]["content"]]
@@ -21,18 +21,53 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .records import DEFAULT_INSTRUCTION, format_question
+from .answers import LETTERS
 
 __all__ = [
     "IMAGE_PLACEHOLDER",
+    "RGB_LABEL",
+    "DEPTH_LABEL",
+    "USER_PREFIX",
+    "USER_PREFIX_RGB_ONLY",
+    "DEFAULT_INSTRUCTION",
+    "format_question",
     "build_prompt",
+    "user_content",
     "record_prompt",
     "prompt_images",
     "render_plain",
-    "record_question",
 ]
 
 IMAGE_PLACEHOLDER = "<image>"
+RGB_LABEL = "Original image: "
+DEPTH_LABEL = "Depth image: "
+USER_PREFIX = f"{RGB_LABEL}{IMAGE_PLACEHOLDER}\n{DEPTH_LABEL}{IMAGE_PLACEHOLDER}\n"
+USER_PREFIX_RGB_ONLY = f"{RGB_LABEL}{IMAGE_PLACEHOLDER}\n"
+
+# The default instruction appended to every question (our wording; a recipe's `instruction` replaces it).
+DEFAULT_INSTRUCTION = (
+    "Think step by step with the image. Start from the whole image and focus progressively on the regions that "
+    'answer the question. Give each focused region as <area>[{"bbox_2d": [x1, y1, x2, y2], "depth": d}]</area> '
+    "with coordinates normalised to [0, 1] and depth from 0 (nearest) to 1 (farthest), followed by "
+    "<text>what you see there</text>. Put all steps inside <think></think>, then the final answer inside "
+    "<answer></answer>."
+)
+
+
+def format_question(problem: str, choices: list[str] | None = None) -> str:
+    """The question text shown to the model: the problem, then the options as ``(A) text`` lines.
+
+    >>> print(format_question("Which is closer?", ["the red cube", "the blue ball"]))
+    Which is closer?
+    Options:
+    (A) the red cube
+    (B) the blue ball
+    """
+    if not choices:
+        return problem
+    lines = [problem.rstrip(), "Options:"]
+    lines += [f"({LETTERS[i]}) {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines)
 
 
 def build_prompt(
@@ -49,8 +84,8 @@ def build_prompt(
         question: the question text (``problem`` of a SIF record).
         choices: the answer options, shown as ``(A) ...`` lines after ``Options:``; None or empty for none.
         with_depth: show the colourised depth image as a second image (the default, as in SFT and inference).
-        instruction: the text after the question; None gives :data:`sifthinker.records.DEFAULT_INSTRUCTION`, an
-            empty string gives no instruction (and no newline before it).
+        instruction: the text after the question; None gives :data:`DEFAULT_INSTRUCTION`, an empty string gives no
+            instruction (and no newline before it).
         system: an optional system message; None leaves the chat template's default.
 
     Returns:
@@ -66,9 +101,9 @@ def build_prompt(
     tail = "\n" + format_question(question, list(choices) if choices else None)
     if instruction:
         tail += "\n" + instruction
-    parts: list[dict[str, Any]] = [{"type": "text", "text": "Original image: "}, {"type": "image"}]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": RGB_LABEL}, {"type": "image"}]
     if with_depth:
-        parts += [{"type": "text", "text": "\nDepth image: "}, {"type": "image"}]
+        parts += [{"type": "text", "text": "\n" + DEPTH_LABEL}, {"type": "image"}]
     parts.append({"type": "text", "text": tail})
     messages: list[dict[str, Any]] = []
     if system:
@@ -77,13 +112,19 @@ def build_prompt(
     return messages
 
 
-def record_question(record: dict) -> str:
-    """The question of a record: ``problem`` (SIF-50K) or ``question``."""
-    for key in ("problem", "question"):
-        q = record.get(key)
-        if isinstance(q, str) and q.strip():
-            return q
-    raise ValueError(f"record {record.get('id', '?')!r}: no question (expected a non-empty 'problem' or 'question')")
+def user_content(
+    problem: str,
+    choices: list[str] | None = None,
+    *,
+    instruction: str = DEFAULT_INSTRUCTION,
+    with_depth: bool = True,
+) -> str:
+    """The user turn of a SIF record: :func:`build_prompt` rendered with ``<image>`` placeholders.
+
+    >>> user_content("Is it red?", instruction="") == USER_PREFIX + "Is it red?"
+    True
+    """
+    return render_plain(build_prompt(problem, choices, with_depth=with_depth, instruction=instruction))
 
 
 def record_prompt(
@@ -93,13 +134,12 @@ def record_prompt(
     instruction: str | None = None,
     system: str | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`build_prompt` for a SIF record (its ``problem``/``question`` and ``choices``)."""
+    """:func:`build_prompt` for a SIF record (its ``problem`` and ``choices``)."""
+    problem = record.get("problem")
+    if not isinstance(problem, str) or not problem.strip():
+        raise ValueError(f"record {record.get('id', '?')!r}: field 'problem': expected the question, got {problem!r}")
     return build_prompt(
-        record_question(record),
-        record.get("choices") or None,
-        with_depth=with_depth,
-        instruction=instruction,
-        system=system,
+        problem, record.get("choices") or None, with_depth=with_depth, instruction=instruction, system=system
     )
 
 

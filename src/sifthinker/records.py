@@ -1,8 +1,10 @@
-"""The SIF-50K record (docs/method.md): field names, the user-turn prefix, reading files and checking records.
+"""The SIF-50K record (docs/method.md): its fields, reading record files and checking records.
 
 A *grounded item* has everything but the assistant trace (what a source or the synthetic world yields); a *SIF
 record* also has the assistant turn, a trace that must parse. Our extra fields (``id``, ``choices``,
 ``question_type``, ``answer_type``, ``depth_path``, ``scene_id``, ``split``) are optional and checked when present.
+The record as a typed structure is :class:`sifthinker.rows.SIFRecord`; the user turn's wording is
+:func:`sifthinker.prompts.user_content`.
 
 >>> rec = {"dataset": "synth", "image": "a.png", "depth_image": "a_depth.png", "problem": "Is it red?",
 ...        "normalized_solution_round": {"bbox_3d": [[0.1, 0.1, 0.5, 0.5]], "illegal_content": False},
@@ -17,11 +19,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from .answers import LETTERS
+from .answers import LETTERS  # noqa: F401 - importable from here, as before
 from .boxes import validate_box
 from .io import DEFAULT_MAX_LINE_BYTES, JsonInputError, iter_jsonl_lines, loads_json
+
+# The user-turn wording lives in sifthinker.prompts; these names stay importable from here for the record builders.
+from .prompts import DEFAULT_INSTRUCTION, USER_PREFIX, USER_PREFIX_RGB_ONLY, format_question, user_content
 from .trace import Trace, TraceFormatError, parse_trace
 
 __all__ = [
@@ -30,7 +35,6 @@ __all__ = [
     "DEFAULT_INSTRUCTION",
     "format_question",
     "user_content",
-    "SIFRecord",
     "RecordError",
     "check_record",
     "gt_boxes",
@@ -38,48 +42,6 @@ __all__ = [
     "assistant_text",
     "iter_json_records",
 ]
-
-USER_PREFIX = "Original image: <image>\nDepth image: <image>\n"
-USER_PREFIX_RGB_ONLY = "Original image: <image>\n"
-
-# The default instruction appended to every question (our wording; the prompt builder can override it).
-DEFAULT_INSTRUCTION = (
-    "Think step by step with the image. Start from the whole image and focus progressively on the regions that "
-    'answer the question. Give each focused region as <area>[{"bbox_2d": [x1, y1, x2, y2], "depth": d}]</area> '
-    "with coordinates normalised to [0, 1] and depth from 0 (nearest) to 1 (farthest), followed by "
-    "<text>what you see there</text>. Put all steps inside <think></think>, then the final answer inside "
-    "<answer></answer>."
-)
-
-
-def format_question(problem: str, choices: list[str] | None = None) -> str:
-    """The question text shown to the model: the problem, then the options as ``(A) text`` lines.
-
-    >>> print(format_question("Which is closer?", ["the red cube", "the blue ball"]))
-    Which is closer?
-    Options:
-    (A) the red cube
-    (B) the blue ball
-    """
-    if not choices:
-        return problem
-    lines = [problem.rstrip(), "Options:"]
-    lines += [f"({LETTERS[i]}) {c}" for i, c in enumerate(choices)]
-    return "\n".join(lines)
-
-
-def user_content(
-    problem: str,
-    choices: list[str] | None = None,
-    *,
-    instruction: str = DEFAULT_INSTRUCTION,
-    with_depth: bool = True,
-) -> str:
-    """The user turn of a SIF record: image placeholder(s), the question (with options) and the instruction."""
-    prefix = USER_PREFIX if with_depth else USER_PREFIX_RGB_ONLY
-    text = prefix + format_question(problem, choices)
-    return text + ("\n" + instruction if instruction else "")
-
 
 REQUIRED = (
     "dataset",
@@ -91,27 +53,6 @@ REQUIRED = (
     "messages",
     "images",
 )
-
-
-class SIFRecord(TypedDict, total=False):
-    """One SIF-50K record, our optional extras included."""
-
-    dataset: str
-    image: str
-    depth_image: str
-    problem: str
-    normalized_solution_round: dict[str, Any]  # {"bbox_3d": [[x1, y1, x2, y2], ...], "illegal_content": False}
-    response: str
-    messages: list[dict[str, Any]]
-    images: list[str]
-    # ours
-    id: str
-    choices: list[str]
-    question_type: str
-    answer_type: str
-    depth_path: str
-    scene_id: str
-    split: str
 
 
 class RecordError(ValueError):

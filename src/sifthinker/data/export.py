@@ -19,9 +19,11 @@ naming it; nothing is written then) and writes atomically (temporary file, then 
   Arrow stores the parts as structs, so an image part reads back with ``"text": None``), ``completion``
   (``[{"role": "assistant", "content": trace}]``), ``images`` (absolute ``[rgb, colourised depth]`` paths),
   ``gt_boxes``, ``depth_path`` (absolute path of the lossless map, None when a record has none), ``answer``,
-  ``choices`` (None unless multiple choice), ``answer_type``, ``question_type``, ``problem``, ``image`` (absolute RGB
-  path), ``depth_image`` (absolute). Images are stored as **paths, not bytes**, so the file stays small; a trainer
-  opens them when it builds a batch.
+  ``choices`` (None unless multiple choice), ``answer_type``, ``question_type``, ``problem``, ``progress_key`` —
+  the rows SFT and GRPO train on (:func:`sifthinker.rows.record_row`: the same prompt, the same reward columns) —
+  then ``image`` (absolute RGB path) and ``depth_image`` (absolute). The prompt is built from the record's question
+  and options with the default instruction, as training builds it (not copied from the stored user turn). Images
+  are stored as **paths, not bytes**, so the file stays small; a trainer opens them when it builds a batch.
 
 Relative paths in records are relative to ``image_root`` (default: the current directory); ``depth_path`` to
 ``depth_root`` (default: ``image_root``).
@@ -35,8 +37,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, temp_path
-from ..records import REQUIRED, RecordError, assistant_text, check_record, gt_boxes, iter_json_records, record_id
+from ..io import atomic_write_text, record_files, temp_path
+from ..prompts import IMAGE_PLACEHOLDER as IMAGE_TOKEN
+from ..records import REQUIRED, RecordError, check_record, iter_json_records, record_id
+from ..rows import record_row, row_features
 
 __all__ = [
     "SIF50K_FIELDS",
@@ -53,7 +57,6 @@ __all__ = [
 
 SIF50K_FIELDS: tuple[str, ...] = REQUIRED  # dataset, image, depth_image, problem, normalized_solution_round,
 #                                            response, messages, images — the authors' order
-IMAGE_TOKEN = "<image>"
 LLAMAFACTORY_TAGS = {
     "role_tag": "role",
     "content_tag": "content",
@@ -122,16 +125,23 @@ def _turns(rec: dict, i: int) -> list[dict]:
 
 
 def iter_sif_records(path: str | os.PathLike) -> Iterator[dict]:
-    """Records of a ``.json`` (list) or ``.jsonl`` file, one by one; a line that is not JSON raises
+    """Records of a ``.json`` (list) or ``.jsonl`` file, or of a data-engine build folder (its ``records.jsonl`` or
+    all its shards, :func:`sifthinker.io.record_files`), one by one; a line that is not JSON raises
     :class:`RecordError` naming it."""
-    for _i, obj in iter_json_records(path):
-        if isinstance(obj, RecordError):
-            raise RecordError(obj.field, f"{path}: {obj}")
-        yield obj
+    try:
+        files = record_files(path)
+    except FileNotFoundError as e:
+        raise RecordError("<file>", str(e)) from None
+    for f in files:
+        for _i, obj in iter_json_records(f):
+            if isinstance(obj, RecordError):
+                raise RecordError(obj.field, f"{f}: {obj}")
+            yield obj
 
 
 def load_sif_records(path: str | os.PathLike) -> list[dict]:
-    """All records of a ``.json`` (list) or ``.jsonl`` file (e.g. an export, or a build's output)."""
+    """All records of a ``.json`` (list) or ``.jsonl`` file or a build folder (e.g. an export, or a build's
+    output)."""
     return list(iter_sif_records(path))
 
 
@@ -227,49 +237,11 @@ def export_llamafactory(
 
 
 def hf_features():
-    """The ``datasets.Features`` of :func:`export_hf`'s columns (plain-list syntax: works across ``datasets``
-    versions)."""
+    """The ``datasets.Features`` of :func:`export_hf`'s columns: the :class:`~sifthinker.rows.Row` columns, then
+    ``image`` and ``depth_image``."""
     from datasets import Features, Value
 
-    s = Value("string")
-    return Features(
-        {
-            "id": s,
-            "dataset": s,
-            "prompt": [{"role": s, "content": [{"type": s, "text": s}]}],
-            "completion": [{"role": s, "content": s}],
-            "images": [s],
-            "gt_boxes": [[Value("float64")]],
-            "depth_path": s,
-            "answer": s,
-            "choices": [s],
-            "answer_type": s,
-            "question_type": s,
-            "problem": s,
-            "image": s,
-            "depth_image": s,
-        }
-    )
-
-
-def _prompt(rec: dict, i: int) -> list[dict]:
-    msgs = _turns(rec, i)
-    out = []
-    if msgs[0]["role"] == "system":
-        out.append({"role": "system", "content": [{"type": "text", "text": msgs[0]["content"]}]})
-    user = next(m for m in msgs if m["role"] == "user")["content"]
-    _check_placeholders(rec, i, user.count(IMAGE_TOKEN), len(rec["images"]))
-    # Keep every word of the user turn, labels included ("Original image: " <image> "\nDepth image: " <image> ...):
-    # the same conversational prompt as sifthinker.prompts.build_prompt, which SFT, RL and inference use.
-    parts: list[dict] = []
-    segments = user.split(IMAGE_TOKEN)
-    for k, seg in enumerate(segments):
-        if seg:
-            parts.append({"type": "text", "text": seg})
-        if k < len(segments) - 1:
-            parts.append({"type": "image"})
-    out.append({"role": "user", "content": parts})
-    return out
+    return Features({**row_features(), "image": Value("string"), "depth_image": Value("string")})
 
 
 def hf_row(
@@ -279,27 +251,12 @@ def hf_row(
     image_root: str | os.PathLike | None = None,
     depth_root: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """One :func:`export_hf` row of a (checked) record."""
-    depth_root = depth_root if depth_root is not None else image_root
-    images = [_abs(image_root, p) for p in rec["images"]]
-    dp = rec.get("depth_path")
-    choices = rec.get("choices")
-    return {
-        "id": record_id(rec, index),
-        "dataset": rec["dataset"],
-        "prompt": _prompt(rec, index),
-        "completion": [{"role": "assistant", "content": assistant_text(rec)}],
-        "images": images,
-        "gt_boxes": [list(b) for b in gt_boxes(rec)],
-        "depth_path": _abs(depth_root, dp) if dp else None,
-        "answer": str(rec["response"]),
-        "choices": list(choices) if choices else None,
-        "answer_type": rec.get("answer_type"),
-        "question_type": rec.get("question_type"),
-        "problem": rec["problem"],
-        "image": _abs(image_root, rec["image"]),
-        "depth_image": _abs(image_root, rec["depth_image"]),
-    }
+    """One :func:`export_hf` row of a (checked) record: :func:`sifthinker.rows.record_row` (the rows training
+    reads) with absolute paths, plus the RGB and depth image paths on their own (columns a training row leaves out:
+    TRL would take an ``image`` column for a picture)."""
+    row = dict(record_row(rec, index, image_root=image_root or os.curdir, depth_root=depth_root))
+    row["image"], row["depth_image"] = row["images"][0], row["images"][1]
+    return row
 
 
 def export_hf(

@@ -8,8 +8,6 @@ The same scorer serves RL and evaluation: :func:`format_score`, :func:`answer_sc
 """
 
 from .functions import (
-    ALIASES,
-    REWARDS,
     AnswerReward,
     BoxReward,
     DepthGroundedReward,
@@ -17,12 +15,17 @@ from .functions import (
     FormatReward,
     SearchReward,
     SIFReward,
+)
+from .progress import ProgressMemory, progress_key
+from .registry import (
+    ALIASES,
+    REWARDS,
+    check_reward_columns,
     check_reward_weights,
     get_reward,
     get_reward_funcs,
     reward_names,
 )
-from .progress import ProgressMemory, progress_key
 from .scores import (
     answer_score,
     box_parts,
@@ -65,6 +68,7 @@ __all__ = [
     "search_score",
     "validate_gt_boxes",
     "check_reward_weights",
+    "check_reward_columns",
     "get_reward",
     "get_reward_funcs",
     "reward_names",

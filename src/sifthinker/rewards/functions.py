@@ -1,35 +1,31 @@
-"""TRL-compatible reward functions over batches, and the registry that names them.
+"""TRL-compatible reward functions over batches (named in :mod:`sifthinker.rewards.registry`).
 
 Each reward is a small callable class with a fixed ``__name__`` (TRL logs ``rewards/<name>``) and the TRL signature
-``fn(completions, **dataset_columns) -> list[float | None]``. Completions may be strings or chat messages. The
-columns each reward reads are listed on the class (first present name wins), e.g. the ground-truth answer from
-``answer`` or ``response`` (the SIF-50K name). A missing column is a configuration error and raises; any completion
-text scores in range. Named parts of each reward are kept in ``last_metrics`` and, when TRL passes a ``log_metric``
-callable, logged through it.
+``fn(completions, **dataset_columns) -> list[float | None]``. Completions may be strings or chat messages. Each
+input comes from exactly one named column of :class:`sifthinker.rows.RewardColumns` (``answer``, ``choices``,
+``answer_type``, ``progress_key``, ``gt_boxes``, ``depth_path``), listed on the class as ``columns``; a missing
+column is a configuration error and raises (at construction when the dataset's columns are given to
+:func:`~sifthinker.rewards.registry.get_reward_funcs`), while any completion text scores in range and never raises.
+Named parts of each reward are kept in ``last_metrics`` and, when TRL passes a ``log_metric`` callable, logged
+through it.
 
->>> fns = get_reward_funcs(["format", "bboxaccuracy_w_progress"])
->>> [f.__name__ for f in fns]
-['format', 'box']
->>> fns[1](['<think><area>[{"bbox_2d": [0, 0, 0.5, 0.5], "depth": 0.2}]</area><text>x</text></think>'
-...         '<answer>1</answer>'], gt_boxes=[[[0, 0, 0.5, 0.5]]])
+>>> BoxReward()(['<think><area>[{"bbox_2d": [0, 0, 0.5, 0.5], "depth": 0.2}]</area><text>x</text></think>'
+...              '<answer>1</answer>'], gt_boxes=[[[0, 0, 0.5, 0.5]]])
 [1.0]
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from ..depth import DepthMap, cached_depth_map
 from ..trace import read_lenient
-from .progress import ProgressMemory, progress_key
+from .progress import ProgressMemory
 from .scores import (
     DEFAULT_DEPTH_TOL,
     DEFAULT_GROUNDED_TOL,
@@ -52,36 +48,46 @@ __all__ = [
     "DepthReward",
     "DepthGroundedReward",
     "SearchReward",
-    "REWARDS",
-    "ALIASES",
-    "reward_names",
-    "get_reward",
-    "get_reward_funcs",
-    "check_reward_weights",
 ]
 
 
-def _column(kwargs: dict, names: Sequence[str], reward: str, n: int, required: bool = True):
-    for name in names:
-        if name in kwargs and kwargs[name] is not None:
-            col = kwargs[name]
-            if len(col) != n:
-                raise ValueError(f"reward {reward!r}: column {name!r} has {len(col)} values for {n} completions")
-            return col
-    if required:
-        have = sorted(k for k in kwargs if k not in ("trainer_state", "log_metric", "completion_ids", "prompts"))
-        raise ValueError(f"reward {reward!r} needs one of the dataset columns {list(names)}; the batch has {have}")
-    return [None] * n
+def _column(kwargs: dict, name: str, reward: str, n: int, required: bool = True) -> list:
+    """The batch's column ``name`` (one value per completion); a missing required column is a configuration error."""
+    col = kwargs.get(name)
+    if col is None:
+        if required:
+            have = sorted(k for k in kwargs if k not in ("trainer_state", "log_metric", "completion_ids", "prompts"))
+            raise ValueError(
+                f"reward {reward!r} needs the dataset column {name!r} (sifthinker.rows.RewardColumns, built by "
+                f"sifthinker.rows.record_row); the batch has {have}"
+            )
+        return [None] * n
+    if len(col) != n:
+        raise ValueError(f"reward {reward!r}: column {name!r} has {len(col)} values for {n} completions")
+    return col
 
 
 class SIFReward:
-    """Base class: subclasses implement ``score_batch`` and set ``name``."""
+    """Base class: subclasses implement ``score_batch``, set ``name`` and list the dataset columns they read —
+    ``columns`` (required) and ``optional_columns`` — each input in exactly one column of
+    :class:`sifthinker.rows.RewardColumns`."""
 
     name = "sif"
+    columns: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.__name__ = self.name
         self.last_metrics: dict[str, float] = {}
+
+    def check_columns(self, available: Sequence[str]) -> None:
+        """Raise ``ValueError`` naming the required columns that ``available`` (a dataset's) lacks."""
+        missing = [c for c in self.columns if c not in available]
+        if missing:
+            raise ValueError(
+                f"reward {self.name!r} reads the dataset column(s) {missing}, which the training rows lack (they have "
+                f"{sorted(available)}); build the rows with sifthinker.rows.record_row or drop the reward"
+            )
 
     def __call__(self, completions, **kwargs) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
@@ -116,18 +122,17 @@ class FormatReward(SIFReward):
 class AnswerReward(SIFReward):
     """Answer score s ∈ [0, 1], with the progress term (docs/method.md) when ``progress=True``.
 
-    Reads ``answer``/``response``/``solution`` and, when present, ``choices`` and ``answer_type``. With progress it
-    keys the memory on (``problem``/``question``, ``image``/``image_path``/``id``) and, after scoring a batch,
-    overwrites each key's memory with the mean raw score of that key's completions in the batch (its group).
+    Reads ``answer`` (the ground truth) and, when present, ``choices`` and ``answer_type``. With progress it keys
+    the memory on ``progress_key`` (one per (question, image), :func:`~sifthinker.rewards.progress_key`) and, after
+    scoring a batch, overwrites each key's memory with the mean raw score of that key's completions in the batch (its
+    group).
     In multi-process training every process must see whole groups for that mean to be the group mean.
 
     ``judge(prediction, answer) -> float`` replaces the rule-based checker; a judge failure gives ``None`` for that
     completion (TRL skips it), is logged as a warning and counted in ``judge_errors`` — never a silent 0.
     """
 
-    answer_columns = ("answer", "response", "solution")
-    question_columns = ("problem", "question")
-    image_columns = ("image_path", "image", "id")
+    optional_columns = ("choices", "answer_type")
 
     def __init__(
         self,
@@ -143,31 +148,16 @@ class AnswerReward(SIFReward):
         if abs_tol < 0 or rel_tol < 0:
             raise ValueError(f"answer reward: tolerances must be >= 0, got abs_tol={abs_tol}, rel_tol={rel_tol}")
         self.progress = progress
+        self.columns = ("answer", "progress_key") if progress else ("answer",)
         self.memory = memory if memory is not None else ProgressMemory()
         self.judge = judge
         self.abs_tol, self.rel_tol = abs_tol, rel_tol
 
-    def _keys(self, kwargs: dict, n: int) -> list[str]:
-        """The progress-memory key of each of the ``n`` items: (question or prompt, image)."""
-        questions = _column(kwargs, self.question_columns, self.name, n, required=False)
-        images = _column(kwargs, self.image_columns, self.name, n, required=False)
-        prompts = kwargs.get("prompts")
-        keys = []
-        for i, (q, img) in enumerate(zip(questions, images)):
-            if q is None:
-                q = completion_text(prompts[i]) if prompts is not None else ""
-                if not q and prompts is not None:
-                    q = repr(prompts[i])
-            if img is not None and not isinstance(img, (str, int)):
-                img = _image_digest(img)
-            keys.append(progress_key(str(q), str(img)))
-        return keys
-
     def score_batch(self, texts, kwargs):
         n = len(texts)
-        answers = _column(kwargs, self.answer_columns, self.name, n)
-        choices = _column(kwargs, ("choices",), self.name, n, required=False)
-        types = _column(kwargs, ("answer_type",), self.name, n, required=False)
+        answers = _column(kwargs, "answer", self.name, n)
+        choices = _column(kwargs, "choices", self.name, n, required=False)
+        types = _column(kwargs, "answer_type", self.name, n, required=False)
         raw: list[float | None] = []
         errors = 0
         for i, t in enumerate(texts):
@@ -191,7 +181,7 @@ class AnswerReward(SIFReward):
                 raw.append(None)
         out = list(raw)
         if self.progress:
-            keys = self._keys(kwargs, n)
+            keys = [str(k) for k in _column(kwargs, "progress_key", self.name, n)]
             groups: dict[str, list[float]] = {}
             for i, (k, s) in enumerate(zip(keys, raw)):
                 if s is None:
@@ -207,23 +197,13 @@ class AnswerReward(SIFReward):
         return out, metrics
 
 
-def _image_digest(img: Any) -> str:
-    try:
-        data = img.tobytes()  # PIL image
-        size = getattr(img, "size", "")
-    except AttributeError:
-        data, size = repr(img).encode(), ""
-    return f"{size}:{hashlib.sha1(data).hexdigest()}"
-
-
 class BoxReward(SIFReward):
     """Hierarchical-IoU box reward (docs/method.md); ``bonus=False`` gives the official ``H(end, G)`` variant.
 
-    Reads ``gt_boxes`` (a list of boxes per item) or ``normalized_solution_round`` (SIF-50K) or ``bbox``. Logs the
-    parts ``h_end``, ``h_start`` and ``bonus``.
+    Reads ``gt_boxes`` (a list of normalised boxes per item). Logs the parts ``h_end``, ``h_start`` and ``bonus``.
     """
 
-    box_columns = ("gt_boxes", "normalized_solution_round", "bbox")
+    columns = ("gt_boxes",)
 
     def __init__(self, *, bonus: bool = True) -> None:
         self.name = "box" if bonus else "box_plain"
@@ -232,7 +212,7 @@ class BoxReward(SIFReward):
 
     def score_batch(self, texts, kwargs):
         n = len(texts)
-        gts = _column(kwargs, self.box_columns, self.name, n)
+        gts = _column(kwargs, "gt_boxes", self.name, n)
         parts = [box_parts(t, g) for t, g in zip(texts, gts)]
         key = "reward" if self.bonus else "h_end"
         out = [p[key] for p in parts]
@@ -243,12 +223,12 @@ class BoxReward(SIFReward):
 class DepthReward(SIFReward):
     """Depth-consistency reward (docs/method.md) with relative tolerance ``tol`` (0.1 as published).
 
-    Reads ``depth_path`` (a lossless ``.npy``/16-bit ``.png`` map, loaded once and cached with its integral image)
-    or ``depth`` (a path, an array or a :class:`~sifthinker.depth.DepthMap`). Logs ``abs_error`` (mean |d − D̄(b)|)
+    Reads ``depth_path`` (a lossless ``.npy``/16-bit ``.png`` map, loaded once and cached with its integral image;
+    an array or a :class:`~sifthinker.depth.DepthMap` in its place is used as is). Logs ``abs_error`` (mean |d − D̄(b)|)
     and ``mean_stated`` so that a policy gaming the self-referential check stays visible.
     """
 
-    depth_columns = ("depth_path", "depth")
+    columns = ("depth_path",)
 
     def __init__(self, *, tol: float = DEFAULT_DEPTH_TOL) -> None:
         self.name = "depth"
@@ -259,7 +239,7 @@ class DepthReward(SIFReward):
 
     def score_batch(self, texts, kwargs):
         n = len(texts)
-        depths = _column(kwargs, self.depth_columns, self.name, n)
+        depths = _column(kwargs, "depth_path", self.name, n)
         out, errs, stated = [], [], []
         for t, d in zip(texts, depths):
             p = depth_parts(t, _depth_map(d), tol=self.tol)
@@ -278,13 +258,12 @@ class DepthGroundedReward(SIFReward):
     """Grounded depth reward (ours, :func:`~sifthinker.rewards.scores.depth_grounded_score`): the last area's
     stated depths against the true depth of the evidence they cover, matched to the GT boxes.
 
-    Reads the depth column of :class:`DepthReward` and the box column of :class:`BoxReward`. Logs its parts and,
+    Reads ``depth_path`` (as :class:`DepthReward`) and ``gt_boxes`` (as :class:`BoxReward`). Logs its parts and,
     for comparison with the official reward, ``abs_error`` and ``mean_stated`` over every region of the
     completion measured against its own box (as :class:`DepthReward` logs them).
     """
 
-    depth_columns = DepthReward.depth_columns
-    box_columns = BoxReward.box_columns
+    columns = ("depth_path", "gt_boxes")
 
     def __init__(self, *, tol: float = DEFAULT_GROUNDED_TOL) -> None:
         self.name = "depth_grounded"
@@ -295,8 +274,8 @@ class DepthGroundedReward(SIFReward):
 
     def score_batch(self, texts, kwargs):
         n = len(texts)
-        depths = _column(kwargs, self.depth_columns, self.name, n)
-        gts = _column(kwargs, self.box_columns, self.name, n)
+        depths = _column(kwargs, "depth_path", self.name, n)
+        gts = _column(kwargs, "gt_boxes", self.name, n)
         out, ev_err, errs, stated = [], [], [], []
         for t, d, g in zip(texts, depths, gts):
             dm = _depth_map(d)
@@ -334,97 +313,9 @@ class SearchReward(SIFReward):
     """The official "search" variant: 1 if per-area H rises (non-decreasing, not constant)."""
 
     name = "search"
-    box_columns = BoxReward.box_columns
+    columns = ("gt_boxes",)
 
     def score_batch(self, texts, kwargs):
-        gts = _column(kwargs, self.box_columns, self.name, len(texts))
+        gts = _column(kwargs, "gt_boxes", self.name, len(texts))
         out = [search_score(t, g) for t, g in zip(texts, gts)]
         return out, {}
-
-
-# ---------------------------------------------------------------------------------------------------- registry
-
-REWARDS: dict[str, Callable[..., SIFReward]] = {
-    "format": FormatReward,
-    "answer": lambda **kw: AnswerReward(progress=True, **kw),
-    "answer_plain": lambda **kw: AnswerReward(progress=False, **kw),
-    "box": lambda **kw: BoxReward(bonus=True, **kw),
-    "box_plain": lambda **kw: BoxReward(bonus=False, **kw),
-    "depth": DepthReward,
-    "depth_grounded": DepthGroundedReward,
-    "search": SearchReward,
-}
-
-# The authors' names (VLM-R1 fork) for the same functions.
-ALIASES: dict[str, str] = {
-    "accuracy": "answer_plain",
-    "accuracy_w_progress": "answer",
-    "bboxaccuracy": "box_plain",
-    "bboxaccuracy_w_progress": "box",
-    "depth_consistency": "depth",
-}
-
-
-def reward_names() -> list[str]:
-    """All names :func:`get_reward` accepts (ours, then the authors' aliases)."""
-    return list(REWARDS) + list(ALIASES)
-
-
-def get_reward(name: str, **options) -> Callable:
-    """Build one reward function by name (ours or the authors'), or import it from a dotted path ``pkg.mod.fn``.
-
-    Raises ``ValueError`` listing the known names for an unknown one.
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"reward name must be a non-empty string, got {name!r}")
-    key = ALIASES.get(name, name)
-    if key in REWARDS:
-        try:
-            return REWARDS[key](**options)
-        except TypeError as e:
-            raise ValueError(f"reward {name!r}: bad options {sorted(options)}: {e}") from None
-    if "." in name:
-        mod, _, attr = name.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"reward {name!r}: cannot import it ({e})") from None
-        if options:
-            return obj(**options)
-        if not callable(obj):
-            raise ValueError(f"reward {name!r} is not callable")
-        return obj
-    raise ValueError(f"unknown reward {name!r}; known: {', '.join(reward_names())} (or a dotted import path)")
-
-
-def get_reward_funcs(names: Sequence[str], options: dict[str, dict] | None = None) -> list[Callable]:
-    """Build the reward functions named in a recipe; ``options`` maps a name to its keyword options.
-
-    >>> [f.__name__ for f in get_reward_funcs(["format", "accuracy_w_progress", "depth_consistency"])]
-    ['format', 'answer', 'depth']
-    """
-    if isinstance(names, str) or not names:
-        raise ValueError(f"reward names: expected a non-empty list, got {names!r}")
-    options = options or {}
-    unknown_opts = set(options) - set(names)
-    if unknown_opts:
-        raise ValueError(f"reward options given for rewards not in the list: {sorted(unknown_opts)}")
-    return [get_reward(n, **options.get(n, {})) for n in names]
-
-
-def check_reward_weights(names: Sequence[str], weights: Sequence[float] | None) -> list[float]:
-    """Validate weights for the named rewards (one finite number each); None means weight 1 each (official).
-
-    >>> check_reward_weights(["format", "box"], None)
-    [1.0, 1.0]
-    """
-    if weights is None:
-        return [1.0] * len(names)
-    if len(weights) != len(names):
-        raise ValueError(f"{len(weights)} reward weights for {len(names)} rewards {list(names)}; give one per reward")
-    out = []
-    for n, w in zip(names, weights):
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
-            raise ValueError(f"reward weight for {n!r} must be a finite number, got {w!r}")
-        out.append(float(w))
-    return out

@@ -141,8 +141,6 @@ def validate_gt_boxes(gt_boxes) -> list[tuple[float, float, float, float]]:
     """Check ground-truth boxes (a list of normalised boxes; a single box is accepted) and return them."""
     if isinstance(gt_boxes, np.ndarray):
         gt_boxes = gt_boxes.tolist()
-    if isinstance(gt_boxes, dict) and "bbox_3d" in gt_boxes:  # a SIF-50K normalized_solution_round
-        gt_boxes = gt_boxes["bbox_3d"]
     if not isinstance(gt_boxes, (list, tuple)):
         raise ValueError(f"ground-truth boxes: expected a list of [x1, y1, x2, y2], got {type(gt_boxes).__name__}")
     if len(gt_boxes) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in gt_boxes):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..models.loading import freeze_vision, load_model, lora_target_regex, vision_module_names
+from ..models.loading import freeze_vision, load_model, vision_module_names
 
 logger = logging.getLogger(__name__)
 
@@ -43,31 +43,23 @@ def load_for_training(config) -> tuple[Any, Any]:
 
 
 def lora_config(model, config):
-    """The ``peft.LoraConfig`` of the config (None when ``use_peft`` is false).
+    """The ``peft.LoraConfig`` of the config (TRL's ``get_peft_config``; None when ``use_peft`` is false), with
+    PEFT's ``exclude_modules``: ``lora_exclude_modules`` and, when ``freeze_vision``, every linear layer of the
+    vision tower — so ``lora_target_modules: all-linear`` is the language model's linear layers (as LLaMA-Factory's
+    ``lora_target: all`` with its frozen vision tower), and the vision tower's too when it is trained."""
+    import torch
+    from trl import get_peft_config
 
-    ``lora_target_modules``: ``all-linear`` — every linear layer of the trained parts (the language model when
-    ``freeze_vision``, as LLaMA-Factory's ``lora_target: all`` with its frozen vision tower; the vision tower too
-    otherwise); ``language-model`` — the language model's linear layers; anything else goes to PEFT as given.
-    """
-    if not config.use_peft:
+    peft = get_peft_config(config)
+    if peft is None:
         return None
-    from peft import LoraConfig
-
-    target = config.lora_target_modules
-    if target == "all-linear":
-        target = lora_target_regex(model, "language-model" if config.freeze_vision else "all-linear")
-    elif target == "language-model":
-        target = lora_target_regex(model, "language-model")
-    elif isinstance(target, tuple):
-        target = list(target)
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=target,
-        task_type="CAUSAL_LM",
-        bias="none",
-    )
+    exclude = set(config.lora_exclude_modules or ())
+    if config.freeze_vision:
+        towers = tuple(f"{name}." for name in vision_module_names(model))
+        exclude |= {n for n, m in model.named_modules() if n.startswith(towers) and isinstance(m, torch.nn.Linear)}
+    if exclude:
+        peft.exclude_modules = exclude
+    return peft
 
 
 def trainable_summary(model) -> dict[str, int]:

@@ -1,14 +1,16 @@
-"""SIF records → Hugging Face datasets in the formats TRL's trainers take.
+"""SIF records → the Hugging Face datasets TRL's trainers take, through the one converter
+:func:`sifthinker.rows.record_row`.
 
-- **SFT** (``SFTTrainer``, TRL 1.16): conversational *prompt/completion* — ``prompt`` (the user turn of
-  :func:`sifthinker.prompts.build_prompt`, with ``{"type": "image"}`` placeholders), ``completion``
+- **SFT** (``SFTTrainer``, TRL 1.16): conversational *prompt/completion* — the row's ``prompt``, ``completion``
   (``[{"role": "assistant", "content": trace}]``) and ``images`` (``[rgb, depth]``). With prompt/completion data
   TRL's vision collator masks the prompt, so only the assistant trace (and its end-of-turn token) is supervised.
-- **GRPO** (``GRPOTrainer``): ``prompt`` + ``images`` + the columns the rewards read — ``problem``, ``response``,
-  ``choices``, ``answer_type``, ``gt_boxes``, ``depth_path`` and ``image_path`` (the progress-memory key; not
-  ``image``, which TRL would take for a picture).
+- **GRPO** (``GRPOTrainer``): the row without its ``completion``: ``prompt``, ``images`` and the reward columns
+  (:class:`sifthinker.rows.RewardColumns`: ``answer``, ``choices``, ``answer_type``, ``progress_key``,
+  ``gt_boxes``, ``depth_path``), which TRL passes to the rewards by name.
 
-Images are stored as paths under ``datasets.Image`` features, decoded to PIL lazily when a row is read.
+Images are stored as paths under ``datasets.Image`` features, decoded to PIL lazily when a row is read. The data is
+a records file or a data-engine build folder — its ``records.jsonl`` or all its shards
+(:func:`sifthinker.io.record_files`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import random
-from pathlib import Path
 from typing import Any
 
-from ..prompts import prompt_images, record_prompt, record_question
-from ..records import RecordError, assistant_text, check_record, gt_boxes, iter_json_records, record_id
+from ..io import record_files
+from ..records import RecordError, check_record, iter_json_records, record_id
+from ..rows import GRPO_COLUMNS, SFT_COLUMNS, record_row, rows_dataset
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "records_file",
     "load_records",
     "split_records",
     "sft_example",
@@ -36,25 +37,6 @@ __all__ = [
 ]
 
 
-def records_file(path: str | os.PathLike) -> Path:
-    """The records file of a data-engine build folder (``records.jsonl``) or the file itself."""
-    p = Path(path)
-    if p.is_dir():
-        f = p / "records.jsonl"
-        if not f.exists():
-            shards = sorted(p.glob("records*.jsonl"))
-            if len(shards) == 1:
-                return shards[0]
-            raise ValueError(
-                f"{p} holds no records.jsonl (found {[s.name for s in shards]}): point at a data-engine build "
-                "folder or a records file"
-            )
-        return f
-    if not p.exists():
-        raise ValueError(f"training data {os.fspath(path)!r} does not exist")
-    return p
-
-
 def load_records(
     path: str | os.PathLike,
     *,
@@ -62,32 +44,41 @@ def load_records(
     require_trace: bool = False,
     limit: int | None = None,
 ) -> list[dict]:
-    """Read and check the SIF records of a folder or file; keep ``split`` (records without a split are kept).
+    """Read and check the SIF records of a build folder (all its shards) or a file; keep ``split`` (records
+    without a split are kept).
 
     Every record is checked against the schema (:func:`sifthinker.records.check_record`); the first bad one
     raises ``ValueError`` naming the file, the record and the field.
     """
-    f = records_file(path)
+    try:
+        files = record_files(path)
+    except FileNotFoundError as e:
+        raise ValueError(f"training data: {e}") from None
     out: list[dict] = []
     splits: set[str] = set()
-    for i, rec in iter_json_records(f):
-        if isinstance(rec, RecordError):
-            raise ValueError(f"{f}: {rec}")
-        try:
-            check_record(rec, require_trace=require_trace, check_trace=require_trace, index=i)
-        except RecordError as e:
-            raise ValueError(f"{f}: {e}") from None
-        s = rec.get("split")
-        if isinstance(s, str):
-            splits.add(s)
-        if split is not None and isinstance(s, str) and s != split:
-            continue
-        out.append(rec)
-        if limit is not None and len(out) >= limit:
-            break
+    for f in files:
+        for i, rec in iter_json_records(f):
+            if isinstance(rec, RecordError):
+                raise ValueError(f"{f}: {rec}")
+            try:
+                check_record(rec, require_trace=require_trace, check_trace=require_trace, index=i)
+            except RecordError as e:
+                raise ValueError(f"{f}: {e}") from None
+            s = rec.get("split")
+            if isinstance(s, str):
+                splits.add(s)
+            if split is not None and isinstance(s, str) and s != split:
+                continue
+            out.append(rec)
+            if limit is not None and len(out) >= limit:
+                return out
     if not out:
-        have = f" (splits present: {sorted(splits)}; set train_split=null to use all)" if splits else ""
-        raise ValueError(f"{f}: no records{f' in split {split!r}' if split else ''}{have}")
+        have = (
+            f" (splits present: {sorted(splits)}; train_split=null uses all: `train_split: null` in the recipe or "
+            "`--train_split null`)"
+        ) if splits else ""
+        where = files[0] if len(files) == 1 else f"{os.fspath(path)} ({len(files)} shards)"
+        raise ValueError(f"{where}: no records{f' in split {split!r}' if split else ''}{have}")
     return out
 
 
@@ -104,98 +95,38 @@ def split_records(records: list[dict], eval_fraction: float, seed: int = 0) -> t
     return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
 
-def _prompt_kw(with_depth: bool, instruction: str | None, system: str | None) -> dict[str, Any]:
-    return {"with_depth": with_depth, "instruction": instruction, "system": system}
-
-
-def sft_example(
-    record: dict, *, with_depth: bool = True, instruction: str | None = None, system: str | None = None
-) -> dict[str, Any]:
-    """One SFT row: ``prompt`` (messages), ``completion`` (the assistant trace) and ``images`` (paths)."""
-    trace = assistant_text(record)
-    if not trace:
+def sft_example(record: dict, **prompt: Any) -> dict[str, Any]:
+    """The SFT columns of the record's row; ``prompt``: ``with_depth``, ``instruction``, ``system``."""
+    row = record_row(record, **prompt)
+    if row["completion"] is None:
         raise ValueError(f"record {record_id(record)!r}: no assistant turn holding the trace (needed for SFT)")
-    return {
-        "prompt": record_prompt(record, **_prompt_kw(with_depth, instruction, system)),
-        "completion": [{"role": "assistant", "content": trace}],
-        "images": prompt_images(record, with_depth),
-    }
+    return {c: row[c] for c in SFT_COLUMNS}
 
 
-def grpo_example(
-    record: dict,
-    *,
-    with_depth: bool = True,
-    instruction: str | None = None,
-    system: str | None = None,
-    require_depth: bool = True,
-) -> dict[str, Any]:
-    """One GRPO row: ``prompt``, ``images`` and the reward columns."""
-    depth_path = record.get("depth_path")
-    if require_depth and not isinstance(depth_path, str):
+def grpo_example(record: dict, *, require_depth: bool = True, **prompt: Any) -> dict[str, Any]:
+    """The GRPO columns of the record's row (``require_depth``: a depth reward reads ``depth_path``)."""
+    row = record_row(record, **prompt)
+    if require_depth and row["depth_path"] is None:
         raise ValueError(
-            f"record {record_id(record)!r}: no depth_path (the lossless depth map the depth reward reads); build the "
-            "data with the data engine, or drop depth_consistency from reward_funcs"
+            f"record {row['id']!r}: no depth_path (the lossless depth map the depth reward reads); build the "
+            "data with the data engine, or drop the depth rewards from reward_funcs"
         )
-    images = prompt_images(record, with_depth)
-    return {
-        "prompt": record_prompt(record, **_prompt_kw(with_depth, instruction, system)),
-        "images": images,
-        "id": record_id(record),
-        "problem": record_question(record),
-        "response": str(record["response"]),
-        "choices": list(record["choices"]) if record.get("choices") else None,
-        "answer_type": record.get("answer_type"),
-        "gt_boxes": [list(b) for b in gt_boxes(record)],
-        "depth_path": depth_path,
-        "image_path": images[0],
-    }
+    return {c: row[c] for c in GRPO_COLUMNS}
 
 
-def _features(kind: str):
-    from datasets import Features, Image, List, Value
-
-    prompt = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
-    if kind == "sft":
-        return Features(
-            {
-                "prompt": prompt,
-                "completion": List({"role": Value("string"), "content": Value("string")}),
-                "images": List(Image()),
-            }
-        )
-    return Features(
-        {
-            "prompt": prompt,
-            "images": List(Image()),
-            "id": Value("string"),
-            "problem": Value("string"),
-            "response": Value("string"),
-            "choices": List(Value("string")),
-            "answer_type": Value("string"),
-            "gt_boxes": List(List(Value("float64"))),
-            "depth_path": Value("string"),
-            "image_path": Value("string"),
-        }
-    )
-
-
-def _check_images(rows: list[dict]) -> None:
-    for row in rows:
+def _check_images(rows: list[dict], records: list[dict]) -> None:
+    for row, rec in zip(rows, records):
         for p in row["images"]:
             if not os.path.exists(p):
-                raise ValueError(f"image {p!r} does not exist (record {row.get('id', '?')!r})")
+                raise ValueError(f"image {p!r} does not exist (record {record_id(rec)!r})")
 
 
-def sft_dataset(
-    records: list[dict], *, with_depth: bool = True, instruction: str | None = None, system: str | None = None
-):
+def sft_dataset(records: list[dict], *, with_depth: bool = True, instruction: str | None = None,
+                system: str | None = None):  # fmt: skip
     """A ``datasets.Dataset`` of :func:`sft_example` rows."""
-    from datasets import Dataset
-
     rows = [sft_example(r, with_depth=with_depth, instruction=instruction, system=system) for r in records]
-    _check_images(rows)
-    return Dataset.from_list(rows, features=_features("sft"))
+    _check_images(rows, records)
+    return rows_dataset(rows, SFT_COLUMNS)
 
 
 def grpo_dataset(
@@ -207,14 +138,10 @@ def grpo_dataset(
     require_depth: bool = True,
 ):
     """A ``datasets.Dataset`` of :func:`grpo_example` rows."""
-    from datasets import Dataset
-
-    rows = [
-        grpo_example(r, with_depth=with_depth, instruction=instruction, system=system, require_depth=require_depth)
-        for r in records
-    ]
-    _check_images(rows)
-    return Dataset.from_list(rows, features=_features("grpo"))
+    kw = {"with_depth": with_depth, "instruction": instruction, "system": system}
+    rows = [grpo_example(r, require_depth=require_depth, **kw) for r in records]
+    _check_images(rows, records)
+    return rows_dataset(rows, GRPO_COLUMNS)
 
 
 def build_datasets(config, stage: str, *, require_depth: bool = True):

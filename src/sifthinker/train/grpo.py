@@ -7,7 +7,7 @@ resumes from that checkpoint (``resume_from_checkpoint``). TRL logs ``rewards/<n
 log their parts through TRL's ``log_metric`` (``format/valid_rate``, ``format/mean_areas``, ``box/h_end`` — the
 final-area IoU —, ``box/h_start``, ``box/bonus``, ``answer/raw_mean``, ``depth/abs_error``, ``depth/mean_stated``).
 
-Run it as ``sifthinker train grpo --config recipes/qwen2_5_vl_7b/grpo/config_sif.yaml [key=value ...]`` or call
+Run it as ``sifthinker train grpo --config recipes/qwen2_5_vl_7b/grpo/config_sif.yaml [--key value ...]`` or call
 :func:`main` with a :class:`~sifthinker.train.configs.SIFGRPOConfig`.
 """
 
@@ -19,7 +19,14 @@ import os
 
 from transformers import TrainerCallback
 
-from ..rewards import AnswerReward, DepthReward, ProgressMemory, get_reward_funcs
+from ..rewards import (
+    AnswerReward,
+    DepthGroundedReward,
+    DepthReward,
+    ProgressMemory,
+    check_reward_columns,
+    get_reward_funcs,
+)
 from .common import load_for_training, lora_config, setup_logging, train_and_save, trainable_summary
 from .configs import SIFGRPOConfig, resolve_resume_checkpoint
 from .data import build_datasets
@@ -159,7 +166,7 @@ def make_trainer(config: SIFGRPOConfig, *, callbacks=None):
     set_seed(config.seed)
     memory = ProgressMemory()
     rewards = build_rewards(config, memory)
-    needs_depth = any(isinstance(f, DepthReward) for f in rewards)
+    needs_depth = any(isinstance(f, (DepthReward, DepthGroundedReward)) for f in rewards)
     model, processor = load_for_training(config)
     # TRL loads its own processor with left padding/truncation; one passed in must match, or the multimodal token
     # types (computed with the processor's padding) misalign with the left-padded prompt ids in a mixed batch.
@@ -168,6 +175,7 @@ def make_trainer(config: SIFGRPOConfig, *, callbacks=None):
     tok.truncation_side = "left"
     suppress_vision_tokens(config, model, processor)
     train_ds, eval_ds = build_datasets(config, "grpo", require_depth=needs_depth)
+    check_reward_columns(rewards, train_ds.column_names)
     cbs = list(callbacks or [])
     if config.progress_memory:
         cbs.insert(0, ProgressMemoryCallback(memory, resume_from=resolve_resume_checkpoint(config)))

@@ -1,6 +1,6 @@
 """Stage 1, SFT warm-up (docs/method.md): TRL's ``SFTTrainer`` on SIF traces, LoRA or full, vision tower frozen or not.
 
-Run it as ``sifthinker train sft --config recipes/qwen2_5_vl_7b/sft/config_sif.yaml [key=value ...]`` or call
+Run it as ``sifthinker train sft --config recipes/qwen2_5_vl_7b/sft/config_sif.yaml [--key value ...]`` or call
 :func:`main` with a :class:`~sifthinker.train.configs.SIFSFTConfig`.
 """
 
