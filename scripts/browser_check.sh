@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Look at the app and the evaluation browser as a person would, in Debian's headless chromium.
 #
-#   scripts/browser_check.sh [OUT_DIR]        (env: MODEL=sif-tiny-base PORT=7897 PY=.venv/bin/python)
+#   scripts/browser_check.sh [OUT_DIR]        (env: MODEL=sif-tiny-sft PORT=7897 PY=.venv/bin/python)
 #
 # 1. a small eval run: `sifthinker synth` (8 scenes) and `sifthinker eval` on the synthetic benchmark with $MODEL,
 #    twice (depth shown / RGB only), then their browse.html and a compare page;
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-MODEL=${MODEL:-sif-tiny-base}
+MODEL=${MODEL:-sif-tiny-sft}
 PORT=${PORT:-7897}
 OUT=${1:-$(mktemp -d /tmp/sif-browser-check.XXXXXX)}
 export GRADIO_ANALYTICS_ENABLED=False

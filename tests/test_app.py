@@ -1,4 +1,4 @@
-"""``sifthinker app`` driven as a client would: a real Gradio server on 127.0.0.1 with the shipped sif-tiny-base,
+"""``sifthinker app`` driven as a client would: a real Gradio server on 127.0.0.1 with the shipped sif-tiny-sft,
 called through its HTTP API with gradio_client on a synthetic scene; plus the pure step logic it renders."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no call home from the test process either
-pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from sifthinker.app.draw import draw_regions, steps_html  # noqa: E402
@@ -45,7 +44,7 @@ def app(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("app")
     examples = render_examples(tmp, 2)
-    session = AppSession("sif-tiny-base", max_new_tokens=64)
+    session = AppSession("sif-tiny-sft", max_new_tokens=400)
     demo = launch(session, examples, port=_free_port(), block=False, allowed_paths=[str(tmp)])
     try:
         yield demo, Client(demo.local_url, verbose=False), examples
@@ -67,18 +66,32 @@ def test_think_returns_the_models_generation_shown_as_it_is(app):
         handle_file(ex.image), ex.question, ex.choices, "given", handle_file(ex.depth), api_name="/think"
     )
     # the same greedy generation as the engine gives for this image, question and exact depth map
-    thinker = SIFThinker("sif-tiny-base", generation=GenerationConfig(max_new_tokens=64))
+    thinker = SIFThinker("sif-tiny-sft", generation=GenerationConfig(max_new_tokens=400))
     choices = [c.strip() for c in ex.choices.split(";")] if ex.choices else None
     direct = thinker.think(ex.image, ex.question, choices, depth=load_depth(ex.depth))
     assert choices and len(choices) >= 2  # the options typed as "a; b" reach the prompt as a list
     assert raw == direct.text and data["completion"] == direct.text
-    try:
-        parse_trace(raw)
-    except TraceFormatError as e:  # the perception-only base writes no SIF chain: shown as malformed, with why
-        assert data["valid"] is False and data["error"] == str(e)
-        assert "Malformed generation" in html and "Parse error" in html
-    else:
-        assert data["valid"] is True and data["error"] is None and data["steps"]
+    # the shipped SFT model writes a SIF trace here: the focus path comes back step by step, as parsed
+    trace = parse_trace(raw)
+    assert data["valid"] is True and data["error"] is None
+    assert [s["text"] for s in data["steps"]] == [s.text for s in trace.steps] and len(trace.steps) >= 2
+    truth = load_depth(ex.depth)
+    for step, want in zip(data["steps"], trace.steps, strict=True):
+        assert [r["stated_depth"] for r in step["regions"]] == [r.depth for r in want.regions]
+        for r in step["regions"]:
+            assert r["true_depth"] == pytest.approx(box_mean(truth, r["box"]), abs=1e-4)
+    assert data["answer"] == trace.answer and "Malformed generation" not in html
+
+
+def test_a_malformed_generation_is_shown_with_its_parse_error(app):
+    _, client, examples = app
+    ex = examples[0]
+    broken = TRACE.replace("</text>", "", 1)
+    html, raw, data = client.predict(handle_file(ex.image), broken, "given", handle_file(ex.depth), api_name="/draw")
+    with pytest.raises(TraceFormatError) as e:
+        parse_trace(broken)
+    assert data["valid"] is False and data["error"] == str(e.value)
+    assert "Malformed generation" in html and "Parse error" in html
 
 
 def test_draw_returns_the_focus_path_with_true_box_depths(app):
@@ -135,4 +148,4 @@ def test_cli_registers_app():
     from sifthinker.cli.main import make_parser
 
     args = make_parser().parse_args(["app"])
-    assert args.model == "sif-tiny-base" and args.host == "127.0.0.1"
+    assert args.model == "sif-tiny-sft" and args.host == "127.0.0.1"

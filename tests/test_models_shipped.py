@@ -66,3 +66,38 @@ def test_infer_and_training_take_the_name(tmp_path):
                       bf16=False, output_dir=str(tmp_path / "out"), report_to="none")  # fmt: skip
     model, _ = load_for_training(cfg)
     assert model.config.text_config.hidden_size == thinker.model.config.text_config.hidden_size
+
+
+def test_the_shipped_sft_model_resolves_with_its_prompt_and_card():
+    from sifthinker.models.loading import SFT_MODEL_NAME, checkpoint_prompt
+
+    folder = shipped_model_dir(SFT_MODEL_NAME)
+    assert resolve_model_path(SFT_MODEL_NAME) == str(folder)
+    assert (folder / "model.safetensors").stat().st_size < 20 * 2**20
+    assert checkpoint_prompt(SFT_MODEL_NAME) == {"instruction": "", "with_depth": True}  # trained without one
+    ev = json.loads((folder / "card.json").read_text())["eval"]
+    assert ev["spatial_accuracy"] > ev["answers_only_spatial_accuracy"]
+    assert ev["depth_abs_error"] < ev["depth_abs_error_mean_baseline"]
+    assert "make demo" in (folder / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_shipped_sft_model_writes_sif_traces_on_unseen_scenes(tmp_path):
+    from sifthinker.app.examples import render_examples
+    from sifthinker.depth import load_depth
+    from sifthinker.infer import GenerationConfig, SIFThinker
+    from sifthinker.models.loading import SFT_MODEL_NAME
+    from sifthinker.trace import parse_trace
+
+    thinker = SIFThinker(SFT_MODEL_NAME, generation=GenerationConfig(max_new_tokens=400))
+    assert thinker.instruction == ""  # read from its sif_prompt.json, not the shared default
+    examples = render_examples(tmp_path, 4)
+    valid = 0
+    for ex in examples:
+        choices = [c.strip() for c in ex.choices.split(";")] if ex.choices else None
+        res = thinker.think(ex.image, ex.question, choices, depth=load_depth(ex.depth))
+        try:
+            trace = parse_trace(res.text)
+        except ValueError:
+            continue
+        valid += bool(trace.steps) and bool(trace.answer)
+    assert valid >= 3, valid

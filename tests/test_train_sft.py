@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_fixtures import changed, records, sif_data_dir, tiny_model_dir, train_config, trainable_snapshot, warm_run
+from train_fixtures import (
+    WARM_KEYS,
+    changed,
+    records,
+    sif_data_dir,
+    tiny_model_dir,
+    train_config,
+    trainable_snapshot,
+    warm_run,
+)
 
 from sifthinker.records import assistant_text, user_content
 from sifthinker.train import data as tdata
@@ -60,6 +69,13 @@ def test_sft_lowers_the_loss_and_keeps_the_vision_tower():
     visual = [k for k in base if k.startswith("visual.")]
     assert visual and all(base[k].equal(warm[k]) for k in visual)  # frozen
     assert any(not base[k].equal(warm[k]) for k in base if k.startswith("model.layers."))
+    # the prompt it was trained with travels with it, and inference asks it the same way
+    from sifthinker.infer import SIFThinker
+    from sifthinker.models.loading import checkpoint_prompt
+
+    prompt = checkpoint_prompt(out)
+    assert prompt.get("with_depth") is True and prompt.get("instruction") == WARM_KEYS.get("instruction")
+    assert SIFThinker(str(out)).instruction == WARM_KEYS.get("instruction")
 
 
 def test_only_the_assistant_trace_is_supervised(tmp_path):

@@ -32,20 +32,21 @@ class AppResult:
 
 
 class AppSession:
-    """A checkpoint loaded once (``sif-tiny-base`` by default) and a :class:`SIFThinker` per depth mode sharing it."""
+    """A checkpoint loaded once (``sif-tiny-sft`` by default) and a :class:`SIFThinker` per depth mode sharing it."""
 
     def __init__(
         self,
-        model: str = "sif-tiny-base",
+        model: str = "sif-tiny-sft",
         *,
         depth_model: str | None = None,
         device: str | None = None,
         max_new_tokens: int = 512,
     ) -> None:
-        from ..models.loading import load_model
+        from ..models.loading import checkpoint_prompt, load_model
 
         self.model_name = os.fspath(model)
         self._loaded = load_model(model)
+        self.instruction = checkpoint_prompt(model).get("instruction")  # the prompt it was trained with
         self.depth_model = depth_model
         self.device = device
         self.generation = GenerationConfig(max_new_tokens=max_new_tokens)
@@ -58,7 +59,7 @@ class AppSession:
         if depth_choice not in self._thinkers:
             t = SIFThinker(
                 self._loaded, depth=DEPTH_CHOICES[depth_choice], depth_model=self.depth_model,
-                device=self.device, generation=self.generation,
+                device=self.device, generation=self.generation, instruction=self.instruction,
             )  # fmt: skip
             t.model_name = self.model_name
             self._thinkers[depth_choice] = t

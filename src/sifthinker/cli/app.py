@@ -18,8 +18,8 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
-        default="sif-tiny-base",
-        help="hub id, local checkpoint folder, sif-tiny-base (shipped, the default) or sif-tiny",
+        default="sif-tiny-sft",
+        help="hub id, local checkpoint folder, sif-tiny-sft (shipped, the default), sif-tiny-base or sif-tiny",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")

@@ -105,7 +105,8 @@ class SIFThinker:
         depth: ``auto`` (use the depth given to :meth:`think`, else estimate it), ``model`` (always estimate) or
             ``none`` (an RGB-only prompt, as the authors' RL prompt).
         depth_model: the depth estimator's hub id or local path (Depth Anything V2 Small by default).
-        instruction: the instruction after the question (None: the shared default).
+        instruction: the instruction after the question (None: the one saved with the checkpoint in
+            ``sif_prompt.json``, else the shared default).
         dtype, device_map, attn_implementation, min_pixels, max_pixels: model loading options.
     """
 
@@ -130,8 +131,10 @@ class SIFThinker:
             self.model, self.processor = model
             self.model_name = type(self.model).__name__
         else:
-            from ..models.loading import load_model
+            from ..models.loading import checkpoint_prompt, load_model
 
+            if instruction is None:
+                instruction = checkpoint_prompt(model).get("instruction")
             self.model, self.processor = load_model(
                 model, dtype=dtype, device_map=device_map, attn_implementation=attn_implementation,
                 min_pixels=min_pixels, max_pixels=max_pixels,

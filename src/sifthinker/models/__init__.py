@@ -6,6 +6,8 @@ Nothing here imports torch or transformers at import time; the functions do.
 from .loading import (
     BASE_MODEL_NAME,
     QWEN_VL_MODEL_TYPES,
+    SFT_MODEL_NAME,
+    SHIPPED_MODELS,
     TINY_MODEL_NAME,
     freeze_vision,
     linear_module_names,
@@ -24,6 +26,8 @@ from .tiny import TinyModelConfig, build_tiny_model, build_tokenizer, tiny_model
 __all__ = [
     "BASE_MODEL_NAME",
     "QWEN_VL_MODEL_TYPES",
+    "SFT_MODEL_NAME",
+    "SHIPPED_MODELS",
     "TINY_MODEL_NAME",
     "TinyModelConfig",
     "build_tiny_model",

@@ -13,6 +13,7 @@ language model's linear layers by module name, for freezing and LoRA.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,7 +25,11 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "TINY_MODEL_NAME",
     "BASE_MODEL_NAME",
+    "SFT_MODEL_NAME",
+    "SHIPPED_MODELS",
     "shipped_model_dir",
+    "PROMPT_FILE",
+    "checkpoint_prompt",
     "QWEN_VL_MODEL_TYPES",
     "resolve_model_path",
     "resolve_dtype",
@@ -42,6 +47,9 @@ __all__ = [
 TINY_MODEL_NAME = "sif-tiny"
 # The name that resolves to the pretrained tiny base model shipped in the package (``sifthinker pretrain``).
 BASE_MODEL_NAME = "sif-tiny-base"
+# The base after the demo's SIF-chain SFT, shipped too: it writes SIF traces (app, infer and eval out of the box).
+SFT_MODEL_NAME = "sif-tiny-sft"
+SHIPPED_MODELS = (BASE_MODEL_NAME, SFT_MODEL_NAME)
 
 # Model types this project is written for (others that transformers loads as image-text-to-text also work).
 QWEN_VL_MODEL_TYPES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe")
@@ -59,21 +67,42 @@ def shipped_model_dir(name: str = BASE_MODEL_NAME) -> Path:
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     """A local folder or hub id as given; ``sif-tiny`` → the cached tiny model's folder (built on first use);
-    ``sif-tiny-base`` → the shipped pretrained base (a ``ValueError`` if this install lacks its weights)."""
+    ``sif-tiny-base`` / ``sif-tiny-sft`` → a model shipped in the package (a ``ValueError`` if this install lacks
+    its weights)."""
     name = os.fspath(name_or_path)
     if name == TINY_MODEL_NAME:
         from .tiny import tiny_model_path
 
         return str(tiny_model_path())
-    if name == BASE_MODEL_NAME:
+    if name in SHIPPED_MODELS:
         folder = shipped_model_dir(name)
         if not (folder / "model.safetensors").exists():
             raise ValueError(
                 f"{name!r}: the shipped weights are missing from {folder} (an install without package data?); "
-                "reinstall sifthinker, or train the base with `sifthinker pretrain` and pass its model/ folder"
+                "reinstall sifthinker, or make it again (`sifthinker pretrain` for the base, `make demo` for the SFT "
+                "model) and pass its folder"
             )
         return str(folder)
     return name
+
+
+PROMPT_FILE = "sif_prompt.json"  # the prompt a checkpoint was trained with, e.g. {"instruction": ""}
+
+
+def checkpoint_prompt(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """The prompt options saved beside a local checkpoint (``sif_prompt.json``), ``{}`` if none: a model fine-tuned
+    with its own instruction is asked with it, not with the shared default."""
+    folder = Path(resolve_model_path(name_or_path))
+    f = folder / PROMPT_FILE
+    if not f.is_file():
+        return {}
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{f}: not a readable JSON object ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("instruction", ""), str):
+        raise ValueError(f"{f}: expected an object whose 'instruction' is a string, got {data!r}")
+    return data
 
 
 def resolve_dtype(dtype: Any) -> Any:
@@ -171,7 +200,7 @@ def load_model(
     """Load an image-text-to-text model and its processor → ``(model, processor)`` (processor None if not asked).
 
     Args:
-        name_or_path: a hub id, a local folder, ``sif-tiny`` or ``sif-tiny-base``.
+        name_or_path: a hub id, a local folder, ``sif-tiny``, ``sif-tiny-base`` or ``sif-tiny-sft``.
         dtype: ``auto`` (the checkpoint's), ``bfloat16``, ``float16``, ``float32`` or a ``torch.dtype``.
         device_map: passed to ``from_pretrained`` (e.g. ``"auto"`` for inference; leave None for training).
         attn_implementation: e.g. ``sdpa``, ``eager``, ``flash_attention_2``.

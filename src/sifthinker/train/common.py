@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-from ..models.loading import freeze_vision, load_model, vision_module_names
+from ..models.loading import PROMPT_FILE, freeze_vision, load_model, vision_module_names
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +128,17 @@ def train_and_save(trainer, config, resume: str | None, progress: str | None = N
     trainer.save_model(config.output_dir)
     if trainer.processing_class is not None and trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(config.output_dir)
+    if trainer.is_world_process_zero():
+        save_prompt(config)
+
+
+def save_prompt(config) -> None:
+    """Write the prompt the model was trained with beside it (``sif_prompt.json``), so inference asks it the same
+    way (:func:`sifthinker.models.loading.checkpoint_prompt`)."""
+    import json
+
+    from ..io import atomic_write_text
+
+    prompt = {"instruction": config.instruction, "with_depth": config.with_depth, "system": config.system_prompt}
+    prompt = {k: v for k, v in prompt.items() if v is not None}
+    atomic_write_text(os.path.join(config.output_dir, PROMPT_FILE), json.dumps(prompt, indent=1) + "\n")
