@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..io import temp_path
 
-__all__ = ["results_markdown", "write_charts", "compare", "load_results", "fmt"]
+__all__ = ["results_markdown", "write_charts", "compare", "load_results", "fmt", "ProtocolMismatch"]
 
 _CAT_EXTRAS = ("acc_plus", "counting_score", "mean_iou")
 
@@ -88,10 +88,27 @@ def results_markdown(res: dict) -> str:
             f"{sk.get('total', 0)} skipped: "
             + (", ".join(f"{k} {v}" for k, v in sk.get("by_reason", {}).items()) or "none")
         )
+    if res.get("left_out") or res.get("missing_files"):
+        lines += ["", "## Left out by the reader", ""]
+        lines.append(", ".join(f"{k} {v}" for k, v in (res.get("left_out") or {}).items()) or "no items")
+        if res.get("missing_files"):
+            lines.append(f"\nPublished files not found: {', '.join(res['missing_files'])}")
     tr = res.get("trace")
     if tr:
         lines += ["", "## Trace statistics (evaluated items)", ""]
         lines += _table(list(tr), [list(tr.values())])
+    fo = res.get("focus")
+    if fo:
+        lines += ["", "## Focus (first vs last area against the evidence; cost per item)", ""]
+        lines += _table(list(fo), [list(fo.values())])
+    proto = res.get("protocol")
+    if proto:
+        shown = {k: v for k, v in proto.items() if k != "prompt"}
+        prompt = proto.get("prompt") or {}
+        lines += ["", "## Protocol", "", "```json", json.dumps(shown, indent=2, sort_keys=True, default=str), "```"]
+        if prompt:
+            lines += ["", f"Prompt template (sha256 `{prompt.get('sha256')}`):", "", "```",
+                      str(prompt.get("template")), "```"]  # fmt: skip
     if res.get("config"):
         lines += ["", "## Config", "", "```json", json.dumps(res["config"], indent=2, sort_keys=True), "```"]
     return "\n".join(lines) + "\n"
@@ -150,15 +167,50 @@ def load_results(run_dir: str | os.PathLike) -> dict:
         return json.load(f)
 
 
-def compare(run_dirs: list[str | os.PathLike]) -> str:
-    """A Markdown table putting runs side by side: headline, every metric, per-category accuracy, counts, trace."""
+class ProtocolMismatch(ValueError):
+    """Runs measured under different protocols; the message lists the fields that differ."""
+
+
+def _mismatch_lines(diff: dict[str, list], names: list[str]) -> list[str]:
+    rows = []
+    for field, vals in diff.items():
+        shown = [json.dumps(v, sort_keys=True, default=str)[:60] for v in vals]
+        rows.append([field, *shown])
+    return _table(["protocol field", *names], rows)
+
+
+def compare(run_dirs: list[str | os.PathLike], *, allow_mismatch: bool = False) -> str:
+    """A Markdown table putting runs side by side — model, headline, every metric, per-category accuracy, counts,
+    trace and focus — a base model next to its fine-tune.
+
+    Runs whose protocol cards differ in anything but the model (:func:`sifthinker.eval.protocol.
+    protocol_differences`: items, prompt, pixel budget, decoding, parser, judge, seed) are refused with
+    :class:`ProtocolMismatch`, or with ``allow_mismatch`` shown with the differences flagged above the table.
+    """
+    from .protocol import protocol_differences
+
     if not run_dirs:
         raise ValueError("compare: give at least one run directory")
     runs = [load_results(d) for d in run_dirs]
     names = [Path(d).name or str(d) for d in run_dirs]
     if len(set(names)) < len(names):
         names = [str(d) for d in run_dirs]
-    keys: list[tuple[str, tuple]] = [("benchmark", ("benchmark",)), ("headline", ("@headline",))]
+    diff = protocol_differences([r.get("protocol") for r in runs])
+    if diff and not allow_mismatch:
+        detail = "; ".join(f"{k}: " + " vs ".join(json.dumps(v, default=str)[:80] for v in vals)
+                           for k, vals in diff.items())  # fmt: skip
+        raise ProtocolMismatch(
+            f"the runs were measured under different protocols ({detail}); their numbers are not comparable "
+            "(pass --allow-mismatch to show them side by side anyway, flagged)"
+        )
+    keys: list[tuple[str, tuple]] = [
+        ("benchmark", ("benchmark",)),
+        ("model", ("protocol", "model", "name")),
+        ("model path", ("protocol", "model", "path")),
+        ("model hash", ("@hash",)),
+        ("backend", ("protocol", "backend")),
+        ("headline", ("@headline",)),
+    ]
 
     def add(label, path):
         if (label, path) not in keys:
@@ -170,15 +222,21 @@ def compare(run_dirs: list[str | os.PathLike]) -> str:
     for r in runs:
         for cat in r.get("per_category", {}):
             add(f"accuracy: {cat}", ("per_category", cat, "accuracy"))
-    for k in ("loaded", "evaluated", "skipped", "missing_answer", "invalid_answer"):
+    for k in ("loaded", "evaluated", "skipped", "left_out", "missing_answer", "invalid_answer"):
         add(f"count: {k}", ("counts", k))
     for k in ("format_valid_rate", "mean_areas", "depth_consistency"):
         add(f"trace: {k}", ("trace", k))
+    for k in ("first_iou", "last_iou", "correction_gain", "tokens_per_answer", "seconds_per_item"):
+        add(f"focus: {k}", ("focus", k))
 
     def get(r, path):
         if path == ("@headline",):
             h = r.get("headline", "accuracy")
             return f"{h} = {fmt(r.get('metrics', {}).get(h))}"
+        if path == ("@hash",):
+            m = (r.get("protocol") or {}).get("model") or {}
+            h = m.get("hash") or m.get("revision")
+            return h[:12] if isinstance(h, str) else None
         v = r
         for p in path:
             if not isinstance(v, dict) or p not in v:
@@ -187,4 +245,8 @@ def compare(run_dirs: list[str | os.PathLike]) -> str:
         return v
 
     rows = [[label] + [get(r, path) for r in runs] for label, path in keys]
-    return "\n".join(["# Runs compared", "", *_table(["", *names], rows)]) + "\n"
+    lines = ["# Runs compared", ""]
+    if diff:
+        lines += ["**⚠ protocols differ — these numbers were not measured the same way:**", ""]
+        lines += _mismatch_lines(diff, names) + [""]
+    return "\n".join([*lines, *_table(["", *names], rows)]) + "\n"

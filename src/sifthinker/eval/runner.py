@@ -1,13 +1,17 @@
-"""Running a benchmark: resumable inference into ``predictions.jsonl``, then scoring into ``results.json``,
-``results.md`` and PNG charts.
+"""Running a benchmark in small steps: load the items, predict the missing ones into ``predictions.jsonl``
+(resumable), score them, and write ``results.json`` (with the protocol card), ``results.md``, ``scores.jsonl`` and PNG
+charts into the run folder.
 
-``predictions.jsonl`` is append-only, one ``{"id": ..., "completion": ...}`` per line, written and fsync-ed after
-every batch. A rerun first cuts a partial last line (a write interrupted by a kill), then skips every id already
-present, so a ``kill -9`` at any moment followed by a rerun loses nothing and duplicates nothing. When a file holds
-an id twice anyway (concatenated files), the first line wins and the repeat is counted.
+``predictions.jsonl`` is append-only (:mod:`.predictions`), written and fsync-ed after every batch. A rerun first
+cuts a partial last line (a write interrupted by a kill), then predicts every item without a completion, so a
+``kill -9`` at any moment followed by a rerun loses nothing and duplicates nothing; items whose request failed are
+retried. The protocol card of the predicting run is kept in ``protocol.json``; a rerun with another prompt,
+decoding, pixel budget or model into the same folder is refused.
 
-Items whose image is missing on disk are not sent to the model; at scoring time they, and items without a
-prediction, are *skipped* — counted by reason, and wrong in the headline accuracy (see :mod:`.scoring`).
+Items whose image is missing on disk are not sent to the model; at scoring time they, items without a prediction
+and items whose request failed are *skipped* — counted by reason, and wrong in the headline accuracy (see
+:mod:`.scoring`). Items a reader left out (SAT's multi-image rows, …) are counted in ``results["left_out"]``. A run
+that evaluates nothing raises :class:`NothingEvaluated` after writing its results.
 """
 
 from __future__ import annotations
@@ -22,11 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text, repair_jsonl_tail
-from .benchmarks import get_benchmark
+from .benchmarks import BenchmarkModule, get_benchmark
+from .predictions import PredictionRecords, prediction_line, read_prediction_records, read_predictions
+from .protocol import protocol_card, protocol_differences
 from .report import compare, results_markdown, write_charts
-from .types import EvalItem, Predictor
+from .scoring import ItemScore, score_items
+from .types import EvalItem, Prediction, Predictor
 
-__all__ = ["run_eval", "compare", "read_predictions", "load_items", "MODES", "PREDICTIONS", "RESULTS_JSON"]
+__all__ = [
+    "run_eval", "compare", "read_predictions", "load_items", "NothingEvaluated", "MODES", "PREDICTIONS",
+    "RESULTS_JSON", "SCORES_JSONL",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -35,50 +45,17 @@ PREDICTIONS = "predictions.jsonl"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 RUN_JSON = "run.json"
+SCORES_JSONL = "scores.jsonl"
+PROTOCOL_JSON = "protocol.json"
 
 
-def read_predictions(path: str | os.PathLike, stats: dict | None = None) -> dict[str, str]:
-    """id → completion from a predictions file. Never modifies it: a partial last line is ignored (``partial``), an
-    undecodable line elsewhere is skipped (``bad_lines``), a repeated id keeps its first line (``duplicates``)."""
-    path = Path(path)
-    out: dict[str, str] = {}
-    st = {"lines": 0, "bad_lines": 0, "duplicates": 0, "partial": 0}
-    if path.is_file():
-        with open(path, encoding="utf-8", errors="replace") as f:
-            data = f.read()
-        lines = data.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        elif lines:  # no newline at the end: the last line is an interrupted write
-            lines.pop()
-            st["partial"] = 1
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            st["lines"] += 1
-            try:
-                rec = json.loads(line)
-                rid, comp = rec["id"], rec["completion"]
-                if not isinstance(rid, str) or not isinstance(comp, str):
-                    raise TypeError("id and completion must be strings")
-            except (ValueError, KeyError, TypeError) as e:
-                st["bad_lines"] += 1
-                logger.warning("%s:%d: unreadable prediction line skipped (%s)", path, i, e)
-                continue
-            if rid in out:
-                st["duplicates"] += 1
-                continue
-            out[rid] = comp
-    if st["duplicates"]:
-        logger.warning("%s: %d repeated ids; the first prediction of each is used", path, st["duplicates"])
-    if stats is not None:
-        stats.update(st)
-    return out
+class NothingEvaluated(RuntimeError):
+    """A run in which not one item was evaluated (or predicted); the message says why."""
 
 
 def load_items(bench: str, data_path, *, limit: int | None = None, bench_kwargs: Mapping | None = None):
     """The benchmark module and its items (ids checked unique)."""
-    mod = get_benchmark(bench)
+    mod: BenchmarkModule = get_benchmark(bench)
     # absolute paths: items stay valid whatever the working directory of the predictor or a later scoring run
     items: list[EvalItem] = mod.load(Path(data_path).resolve(), limit=limit, **dict(bench_kwargs or {}))
     seen: set[str] = set()
@@ -104,6 +81,72 @@ def _check_run_meta(out: Path, meta: dict) -> None:
         atomic_write_text(p, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _check_protocol(out: Path, card: dict) -> None:
+    """Refuse to resume predictions made under another protocol (prompt, decoding, pixels, seed, model)."""
+    old = _read_json(out / PROTOCOL_JSON)
+    if old is not None and (out / PREDICTIONS).is_file():
+        diff = protocol_differences([old, card])
+        diff.pop("items", None)  # a rerun with another --limit resumes the same predictions
+        model = [{k: (c.get("model") or {}).get(k) for k in ("path", "hash")} for c in (old, card)]
+        if model[0] != model[1]:
+            diff["model"] = model
+        if diff:
+            raise ValueError(
+                f"{out} holds predictions made under another protocol ({', '.join(diff)} differ: "
+                f"{json.dumps(diff, default=str)[:400]}); use another --out folder"
+            )
+    atomic_write_text(out / PROTOCOL_JSON, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _todo(items: list[EvalItem], done: PredictionRecords) -> tuple[list[EvalItem], list[str]]:
+    """The items to predict (no completion yet; failed ones again) and the first missing image of the others."""
+    todo: list[EvalItem] = []
+    no_image: list[str] = []
+    for it in items:
+        if it.id in done.completions:
+            continue
+        missing = it.missing_images()
+        if missing:
+            no_image.append(missing[0])
+        else:
+            todo.append(it)
+    if no_image:
+        logger.warning(
+            "%d item(s) have an image missing on disk and are skipped (e.g. %s)", len(no_image), no_image[0]
+        )
+    return todo, no_image
+
+
+def _predict_batch(predictor: Predictor, batch: list[EvalItem]) -> tuple[list[str], int]:
+    """The JSONL lines of one predicted batch (seconds per item = the batch's time / its size, unless given) and how
+    many of them are failed requests."""
+    t0 = time.perf_counter()
+    outs = predictor.predict(batch)
+    per_item = (time.perf_counter() - t0) / max(len(batch), 1)
+    if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
+        raise ValueError(
+            f"predictor returned {len(outs) if isinstance(outs, (list, tuple)) else type(outs).__name__} "
+            f"completions for a batch of {len(batch)} items"
+        )
+    n_err = sum(isinstance(o, Prediction) and o.completion is None for o in outs)
+    return [prediction_line(it.id, comp, per_item) for it, comp in zip(batch, outs)], n_err
+
+
 def _infer(
     items: list[EvalItem], predictor: Predictor, pred_path: Path, *, batch_size: int, desc: str, progress: bool,
     position: int = 0,
@@ -111,58 +154,111 @@ def _infer(
     from tqdm import tqdm
 
     repaired = repair_jsonl_tail(pred_path)
-    done = read_predictions(pred_path)
-    todo: list[EvalItem] = []
-    no_image: list[str] = []  # the first missing path of each item that has one
-    for it in items:
-        if it.id not in done:
-            missing = it.missing_images()
-            if missing:
-                no_image.append(missing[0])
-            else:
-                todo.append(it)
-    if no_image:
-        logger.warning(
-            "%d item(s) have an image missing on disk and are skipped (e.g. %s)", len(no_image), no_image[0]
-        )
-    written = 0
-    with (
-        open(pred_path, "a", encoding="utf-8") as f,
-        tqdm(
-            total=len(items),
-            initial=len(items) - len(todo) - len(no_image),
-            desc=desc,
-            unit="item",
-            disable=not progress,
-            dynamic_ncols=True,
-            position=position,
-            leave=position == 0,
-        ) as bar,
-    ):
+    done = read_prediction_records(pred_path)
+    todo, no_image = _todo(items, done)
+    written = errors = 0
+    bar = tqdm(total=len(items), initial=len(items) - len(todo) - len(no_image), desc=desc, unit="item",
+               disable=not progress, dynamic_ncols=True, position=position, leave=position == 0)  # fmt: skip
+    with open(pred_path, "a", encoding="utf-8") as f, bar:
         for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            outs = predictor.predict(batch)
-            if not isinstance(outs, (list, tuple)) or len(outs) != len(batch):
-                raise ValueError(
-                    f"predictor returned {len(outs) if isinstance(outs, (list, tuple)) else type(outs).__name__} "
-                    f"completions for a batch of {len(batch)} items"
-                )
-            lines = []
-            for it, comp in zip(batch, outs):
-                if not isinstance(comp, str):
-                    raise TypeError(f"predictor returned {type(comp).__name__} for item {it.id!r}; expected str")
-                lines.append(json.dumps({"id": it.id, "completion": comp}, ensure_ascii=False) + "\n")
+            lines, n_err = _predict_batch(predictor, todo[start : start + batch_size])
             f.write("".join(lines))  # one write per batch, then to disk: a kill loses at most this batch
             f.flush()
             os.fsync(f.fileno())
-            written += len(batch)
-            bar.update(len(batch))
+            written, errors = written + len(lines) - n_err, errors + n_err
+            bar.update(len(lines))
+    done_ids = set(done.completions) & {it.id for it in items}
     return {
-        "already_done": len(done),
+        "already_done": len(done_ids),
         "predicted": written,
+        "errors": errors,
         "image_missing": len(no_image),
         "repaired_bytes": repaired,
     }
+
+
+def _attach_depth_maps(items: list[EvalItem], depth_root) -> None:
+    """Point items without a depth map at the one the inference side saved for them."""
+    from ..infer import depth_map_path  # the inference side names the files
+
+    for it in items:
+        p = depth_map_path(depth_root, it.id)
+        if it.depth_path is None and p.is_file():
+            it.depth_path = str(p)
+
+
+def _score(mod: BenchmarkModule, items: list[EvalItem], recs: PredictionRecords) -> tuple[dict, list[ItemScore]]:
+    ids = {it.id for it in items}
+    unknown = sorted(set(recs.completions) - ids)
+    if unknown:
+        logger.warning("%d prediction(s) for ids not in the loaded items (e.g. %s) are ignored", len(unknown),
+                       unknown[0])  # fmt: skip
+    errors = recs.errors
+    reasons = {it.id: "image_missing" for it in items if it.id not in recs.completions and it.missing_images()}
+    reasons.update({i: "request_error" for i in errors if i in ids and i not in reasons})
+    preds = {k: v for k, v in recs.completions.items() if k in ids}
+    scores = score_items(items, preds, reasons, recs.extras)
+    res = mod.summarize(items, scores)
+    res["predictions_file"] = {**recs.stats, "unknown_ids": len(unknown)}
+    if errors:
+        res["request_errors"] = {"total": sum(i in ids for i in errors),
+                                 "examples": {i: errors[i][:300] for i in sorted(errors)[:5]}}  # fmt: skip
+    return res, scores
+
+
+def _write_outputs(out: Path, res: dict, items: list[EvalItem], scores: list[ItemScore], completions: dict) -> None:
+    """``scores.jsonl`` (one line per item, for the evaluation browser), ``results.json``, ``results.md``, charts."""
+    lines = [
+        json.dumps({"item": it.to_dict(), "score": s.to_dict(), "completion": completions.get(it.id)},
+                   ensure_ascii=False, default=str) + "\n"
+        for it, s in zip(items, scores)
+    ]  # fmt: skip
+    atomic_write_text(out / SCORES_JSONL, "".join(lines))
+    atomic_write_text(out / RESULTS_MD, results_markdown(res))
+    res["charts"] = write_charts(res, out)
+    atomic_write_text(out / RESULTS_JSON, json.dumps(res, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def _nothing_reason(res: dict) -> str:
+    c = res["counts"]
+    parts = [f"{c['loaded']} item(s) loaded"]
+    if res["skipped"]["by_reason"]:
+        parts.append("skipped: " + ", ".join(f"{k} {v}" for k, v in res["skipped"]["by_reason"].items()))
+    if res.get("left_out"):
+        parts.append("left out by the reader: " + ", ".join(f"{k} {v}" for k, v in res["left_out"].items()))
+    if res.get("missing_files"):
+        parts.append("files not found: " + ", ".join(res["missing_files"]))
+    if res.get("request_errors"):
+        first = next(iter(res["request_errors"]["examples"].values()), "")
+        parts.append(f"first request error: {first}")
+    return "; ".join(parts)
+
+
+def _inference(
+    mod, items, predictor, out: Path, card: dict, *, data: str, seed, batch_size, desc, progress, position
+) -> dict:
+    """Predict the missing items into ``out/predictions.jsonl``, after checking the folder holds this benchmark,
+    data and protocol."""
+    _check_run_meta(out, {"benchmark": mod.NAME, "data": data})
+    _check_protocol(out, card)
+    _seed_everything(seed)
+    t0 = time.perf_counter()
+    inf = _infer(items, predictor, out / PREDICTIONS, batch_size=batch_size, progress=progress, desc=desc,
+                 position=position)  # fmt: skip
+    inf["seconds"] = round(time.perf_counter() - t0, 3)
+    logger.info("%s: %s", mod.NAME, inf)
+    return inf
+
+
+def _check_args(mode: str, batch_size, predictor, predictions_file) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if mode in ("infer", "all") and predictor is None:
+        raise ValueError(f"mode {mode!r} needs a predictor; use mode='score' to score existing predictions")
+    if mode in ("infer", "all") and predictions_file is not None:
+        raise ValueError("predictions_file is for mode='score'; inference always writes out_dir/predictions.jsonl")
 
 
 def run_eval(
@@ -196,95 +292,53 @@ def run_eval(
 
     Returns:
         ``infer``: a summary of what was predicted; ``score``/``all``: the results dict written to ``results.json``.
+
+    Raises:
+        NothingEvaluated: not one item was evaluated (or, in ``infer`` mode, predicted); the results are written.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if mode in ("infer", "all") and predictor is None:
-        raise ValueError(f"mode {mode!r} needs a predictor; use mode='score' to score existing predictions")
-    if mode in ("infer", "all") and predictions_file is not None:
-        raise ValueError("predictions_file is for mode='score'; inference always writes out_dir/predictions.jsonl")
+    _check_args(mode, batch_size, predictor, predictions_file)
     mod, items = load_items(bench, data_path, limit=limit, bench_kwargs=bench_kwargs)
+    left_out = dict(getattr(items, "left_out", {}) or {})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pred_path = out / PREDICTIONS
+    data = str(Path(data_path).resolve())
     config = {
-        "benchmark": mod.NAME,
-        "data": str(Path(data_path).resolve()),
-        "limit": limit,
-        "seed": seed,
-        "batch_size": batch_size,
-        "bench_kwargs": {k: str(v) for k, v in dict(bench_kwargs or {}).items()},
-        "model": model_name,
-    }
-    summary: dict[str, Any] = {"benchmark": mod.NAME, "items": len(items)}
+        "benchmark": mod.NAME, "data": data, "limit": limit, "seed": seed, "batch_size": batch_size,
+        "bench_kwargs": {k: str(v) for k, v in dict(bench_kwargs or {}).items()}, "model": model_name,
+    }  # fmt: skip
+    card = protocol_card(predictor, seed=seed, benchmark=mod.NAME, item_ids=[it.id for it in items])
+    summary: dict[str, Any] = {"benchmark": mod.NAME, "items": len(items), "left_out": left_out}
     if mode in ("infer", "all"):
-        _check_run_meta(out, {"benchmark": mod.NAME, "data": config["data"]})
-        random.seed(seed)
-        try:
-            import numpy as np
-
-            np.random.seed(seed)
-        except ImportError:  # pragma: no cover - numpy is a base dependency
-            pass
-        t0 = time.perf_counter()
-        summary["inference"] = _infer(
-            items,
-            predictor,
-            pred_path,
-            batch_size=batch_size,
-            progress=progress,
-            desc=f"{model_name or 'model'} | {mod.NAME}",
-            position=progress_position,
-        )
-        summary["inference"]["seconds"] = round(time.perf_counter() - t0, 3)
-        logger.info("%s: %s", mod.NAME, summary["inference"])
+        summary["inference"] = _inference(mod, items, predictor, out, card, data=data, seed=seed,
+                                          batch_size=batch_size, desc=f"{model_name or 'model'} | {mod.NAME}",
+                                          progress=progress, position=progress_position)  # fmt: skip
         if mode == "infer":
+            inf = summary["inference"]
+            if inf["already_done"] + inf["predicted"] == 0:
+                raise NothingEvaluated(f"{mod.NAME}: nothing was predicted ({len(items)} item(s) loaded, {inf})")
             return summary
-    source = Path(predictions_file) if predictions_file is not None else pred_path
+    source = Path(predictions_file) if predictions_file is not None else out / PREDICTIONS
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no predictions to score; run with mode 'infer' or 'all' first")
-    stats: dict = {}
-    preds = read_predictions(source, stats)
-    ids = {it.id for it in items}
-    unknown = sorted(set(preds) - ids)
-    if unknown:
-        logger.warning(
-            "%s: %d prediction(s) for ids not in the loaded items (e.g. %s) are ignored",
-            source,
-            len(unknown),
-            unknown[0],
-        )
-    reasons = {it.id: "image_missing" for it in items if it.id not in preds and it.missing_images()}
+    if predictor is None:  # score only: the card of the run that made the predictions, when it is known
+        card = {**(_read_json(source.parent / PROTOCOL_JSON) or card), "items": card["items"]}
     if depth_root is not None:
-        from ..infer.predictor import depth_map_path  # the inference side names the files
-
-        for it in items:
-            p = depth_map_path(depth_root, it.id)
-            if it.depth_path is None and p.is_file():
-                it.depth_path = str(p)
-    res = mod.score(items, {k: v for k, v in preds.items() if k in ids}, skip_reasons=reasons)
-    res["config"] = {
-        **config,
-        "mode": mode,
-        "predictions": str(source.resolve()),
-        "scored_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    res["predictions_file"] = {**stats, "unknown_ids": len(unknown)}
+        _attach_depth_maps(items, depth_root)
+    recs = read_prediction_records(source)
+    res, scores = _score(mod, items, recs)
+    res["left_out"] = left_out
+    res["counts"]["left_out"] = sum(left_out.values())
+    res["missing_files"] = list(getattr(items, "missing_files", []) or [])
+    res["protocol"] = card
+    res["config"] = {**config, "mode": mode, "predictions": str(source.resolve()),
+                     "scored_at": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     if "inference" in summary:
         res["inference"] = summary["inference"]
-    atomic_write_text(out / RESULTS_JSON, json.dumps(res, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
-    atomic_write_text(out / RESULTS_MD, results_markdown(res))
-    res["charts"] = write_charts(res, out)
-    atomic_write_text(out / RESULTS_JSON, json.dumps(res, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    _write_outputs(out, res, items, scores, recs.completions)
     head = res.get("headline", "accuracy")
-    logger.info(
-        "%s: %s = %s (%d loaded, %d skipped)",
-        mod.NAME,
-        head,
-        res["metrics"].get(head),
-        res["counts"]["loaded"],
-        res["counts"]["skipped"],
-    )
+    c = res["counts"]
+    logger.info("%s: %s = %s (%d loaded, %d skipped)", mod.NAME, head, res["metrics"].get(head), c["loaded"],
+                c["skipped"])  # fmt: skip
+    if c["evaluated"] == 0:
+        raise NothingEvaluated(f"{mod.NAME}: nothing was evaluated ({_nothing_reason(res)}); see {out / RESULTS_JSON}")
     return res

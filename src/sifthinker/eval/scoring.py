@@ -12,12 +12,14 @@ Rules (docs/method.md, and what we refuse to copy from the official scripts):
   box with it (several regions in the last area: their enclosing box, counted in ``multi_region_last_area``);
   with several ground-truth boxes it is the hierarchical IoU ``H(last area, G)`` of docs/method.md. No usable
   area scores 0.
-* Every skipped item (image missing on disk, no prediction) is counted with its reason. ``accuracy`` divides by
+* Every skipped item (image missing on disk, no prediction, a request that failed — with its error message) is
+  counted with its reason. ``accuracy`` divides by
   **all loaded items** (a skipped item counts as wrong) and is the headline; ``accuracy_evaluated`` divides by the
   evaluated items only. ``results["denominators"]`` says which denominator each metric uses.
 * Trace statistics for every benchmark: the format-valid rate (strict grammar of docs/method.md), mean usable areas
   per completion, and depth consistency (docs/method.md) with its mean absolute error where a lossless depth map is
-  known for the item.
+  known for the item; and the focus block of :mod:`.focus` (first vs last area against the evidence, the correction
+  gain, areas per trace, tokens per answer, seconds per item).
 
 Accuracies and rates are percentages (0–100); IoUs are in [0, 1].
 
@@ -38,9 +40,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ..answers import answer_match, parse_choice, parse_number, parse_yes_no
-from ..boxes import clip, enclosing, hierarchical_iou, iou
+from ..boxes import clip, enclosing
 from ..rewards.scores import completion_text, depth_parts
 from ..trace import read_lenient
+from .focus import FOCUS_DENOMINATORS, area_iou, focus_block
 from .types import EvalItem
 
 __all__ = [
@@ -57,13 +60,19 @@ __all__ = [
     "grounding_block",
     "skipped_block",
     "base_results",
+    "ANSWER_PARSER",
     "pct",
     "wilson_interval",
 ]
 
 logger = logging.getLogger(__name__)
 
-SKIP_REASONS = ("image_missing", "no_prediction")
+SKIP_REASONS = ("image_missing", "no_prediction", "request_error")
+ANSWER_PARSER = (
+    "last complete <answer>…</answer> (sifthinker.trace.read_lenient); multiple choice: exactly one option by letter "
+    "or text (sifthinker.answers.parse_choice); yes/no, numbers, text: sifthinker.answers.answer_match; grounding: "
+    "the last <area> (enclosing box of several regions; hierarchical IoU for several ground-truth boxes)"
+)
 
 DENOMINATORS = {
     "accuracy": "all loaded items; skipped items count as wrong",
@@ -126,8 +135,13 @@ class ItemScore:
     n_areas: int | None = None
     multi_region_last_area: bool = False
     iou: float | None = None
+    first_iou: float | None = None
+    last_iou: float | None = None
     depth: float | None = None
     depth_abs_error: float | None = None
+    tokens: int | None = None
+    seconds: float | None = None
+    error: str | None = None
 
     @property
     def evaluated(self) -> bool:
@@ -192,12 +206,9 @@ def score_item(item: EvalItem, completion) -> ItemScore:
     s.format_valid = lt.valid
     s.n_areas = len(lt.areas)
     if item.gt_boxes:
-        if len(item.gt_boxes) == 1:
-            box, s.multi_region_last_area = last_area_box(lt)
-            s.iou = iou(box, item.gt_boxes[0]) if box is not None else 0.0
-        else:
-            s.iou = hierarchical_iou([clip(r.box) for r in lt.areas[-1]], item.gt_boxes) if lt.areas else 0.0
-            s.multi_region_last_area = bool(lt.areas) and len(lt.areas[-1]) > 1
+        s.first_iou = area_iou(lt.areas[0], item.gt_boxes) if lt.areas else 0.0
+        s.iou = s.last_iou = area_iou(lt.areas[-1], item.gt_boxes) if lt.areas else 0.0
+        s.multi_region_last_area = bool(lt.areas) and len(lt.areas[-1]) > 1
     if item.answer_type == "box":
         s.correct = (s.iou or 0.0) >= 0.5
         s.status = "missing" if not lt.areas else ("correct" if s.correct else "wrong")
@@ -226,27 +237,31 @@ def score_items(
     items: Sequence[EvalItem],
     predictions: Mapping[str, str | None] | Sequence[str | None],
     skip_reasons: Mapping[str, str] | None = None,
+    extras: Mapping[str, Mapping] | None = None,
 ) -> list[ItemScore]:
     """Score every item. ``predictions``: id → completion, or a list aligned with ``items``; an item without a
-    prediction (absent or None) is skipped with the reason from ``skip_reasons`` (default ``no_prediction``)."""
+    prediction (absent or None) is skipped with the reason from ``skip_reasons`` (default ``no_prediction``).
+    ``extras``: id → ``{"tokens", "seconds", "error"}`` from the predictions file, copied onto each score."""
     if not isinstance(predictions, Mapping):
         preds = list(predictions)
         if len(preds) != len(items):
             raise ValueError(f"{len(preds)} predictions for {len(items)} items; pass a dict keyed by item id instead")
         predictions = {it.id: p for it, p in zip(items, preds)}
     skip_reasons = skip_reasons or {}
+    extras = extras or {}
     out = []
     for it in items:
         comp = predictions.get(it.id)
         if comp is None:
             reason = skip_reasons.get(it.id, "no_prediction")
-            out.append(
-                ItemScore(
-                    it.id, it.category, it.subcategory, it.answer_type, it.pair_id, bool(it.gt_boxes), skipped=reason
-                )
+            s = ItemScore(
+                it.id, it.category, it.subcategory, it.answer_type, it.pair_id, bool(it.gt_boxes), skipped=reason
             )
         else:
-            out.append(score_item(it, comp))
+            s = score_item(it, comp)
+        extra = extras.get(it.id) or {}
+        s.tokens, s.seconds, s.error = extra.get("tokens"), extra.get("seconds"), extra.get("error")
+        out.append(s)
     return out
 
 
@@ -344,10 +359,12 @@ def base_results(benchmark: str, scores: Sequence[ItemScore], *, grounding: bool
         "per_category": group_accuracy(scores, lambda s: s.category),
         "skipped": skipped_block(scores),
         "trace": trace_block(scores),
+        "focus": focus_block(scores),
         "units": "accuracies and rates in percent (0-100); IoU in [0, 1]",
     }
     for k in ("format_valid_rate", "mean_areas", "depth_consistency"):
         res["denominators"][k] = DENOMINATORS[k]
+    res["denominators"].update({f"focus.{k}": v for k, v in FOCUS_DENOMINATORS.items()})
     if any(s.subcategory is not None for s in scores):
         res["per_subcategory"] = group_accuracy(scores, lambda s: s.subcategory)
     if grounding is None:

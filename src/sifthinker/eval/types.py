@@ -3,7 +3,8 @@
 
 A benchmark loader turns its published files into ``EvalItem`` objects; a predictor turns a batch of items into raw
 completions (the whole text the model wrote, trace and answer); a scorer reads the completions back. Inference
-(images → text) is not part of this package: anything with a ``predict(items) -> list[str]`` method plugs in.
+(images → text) is not part of this package: anything with a ``predict(items) -> list[str]`` method plugs in; a
+predictor that knows more (a failed request, tokens, seconds) returns :class:`Prediction` objects instead.
 
 >>> item = EvalItem(id="q1", benchmark="demo", images=["a.png"], question="Which is nearer?",
 ...                 choices=["the cube", "the ball"], answer="B", answer_type="mc", category="depth")
@@ -23,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..answers import ANSWER_TYPES
-from ..records import format_question
+from ..prompts import format_question
 
-__all__ = ["EvalItem", "Predictor", "ITEM_ANSWER_TYPES"]
+__all__ = ["EvalItem", "Predictor", "Prediction", "LoadedItems", "ITEM_ANSWER_TYPES"]
 
 # "box": a grounding item (RefCOCO) whose prediction is the last area's box, not an answer.
 ITEM_ANSWER_TYPES = (*ANSWER_TYPES, "box")
@@ -101,12 +102,44 @@ class EvalItem:
         return cls(**d)
 
 
+@dataclass
+class Prediction:
+    """What a predictor knows about one item: the completion, or the error that stopped it (a failed request is
+    recorded with its message and retried on the next run, never scored as an empty answer), and optionally the
+    completion's token count and the seconds it took."""
+
+    completion: str | None
+    error: str | None = None
+    tokens: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self):
+        if self.completion is None and not self.error:
+            raise ValueError("a Prediction without a completion must carry an error message")
+        if self.completion is not None and not isinstance(self.completion, str):
+            raise TypeError(f"Prediction.completion must be a string, got {type(self.completion).__name__}")
+
+
+class LoadedItems(list):
+    """A loader's items (a plain list) with ``left_out``: items the published files hold that were not loaded,
+    counted by reason (``multi_image`` by design in SAT, ``image_missing`` when a box cannot be normalised, …), and
+    ``missing_files``: published files of the benchmark that were not found (a SpatialBench task, CV-Bench's 3D
+    half). The runner copies both into ``results.json``."""
+
+    def __init__(self, items=(), left_out: dict[str, int] | None = None, missing_files: list[str] | None = None):
+        super().__init__(items)
+        self.left_out: dict[str, int] = {k: v for k, v in (left_out or {}).items() if v}
+        self.missing_files: list[str] = list(missing_files or [])
+
+
 @runtime_checkable
 class Predictor(Protocol):
-    """The model side: raw completions for a batch of items, in order, one string per item.
+    """The model side: raw completions for a batch of items, in order, one per item — a string, or a
+    :class:`Prediction`.
 
     The harness calls ``predict`` with at most ``batch_size`` items and appends the results to
-    ``predictions.jsonl`` after every call, so a predictor needs no state of its own to be resumable.
+    ``predictions.jsonl`` after every call, so a predictor needs no state of its own to be resumable. A predictor
+    may also offer ``protocol() -> dict`` (prompt, decoding, model, backend) for the results' protocol card.
     """
 
-    def predict(self, items: list[EvalItem]) -> list[str]: ...
+    def predict(self, items: list[EvalItem]) -> list[str | Prediction]: ...

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...io import temp_path
-from ...records import LETTERS
+from ...answers import LETTERS
+from ...io import JsonInputError, iter_jsonl_lines, temp_path
 
 __all__ = [
     "BenchmarkFileError",
@@ -53,21 +53,18 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """``(line number, record)`` for every non-blank line; a bad line raises naming the line."""
+    """``(line number, record)`` for every non-blank line (read with :func:`sifthinker.io.iter_jsonl_lines`); a bad
+    line raises naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise BenchmarkFileError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkFileError(f"{path}:{i}: not valid JSON ({e})") from e
+    with open(path, "rb") as f:
+        for i, rec in iter_jsonl_lines(f):
+            if isinstance(rec, JsonInputError):
+                raise BenchmarkFileError(f"{path}: {rec}")
             if not isinstance(rec, dict):
-                raise BenchmarkFileError(f"{path}:{i}: expected a JSON object, got {type(rec).__name__}")
-            yield i, rec
+                raise BenchmarkFileError(f"{path}:{i + 1}: expected a JSON object, got {type(rec).__name__}")
+            yield i + 1, rec
 
 
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> list[dict]:

@@ -1,11 +1,12 @@
 """CV-Bench (Cambrian-1, Tong et al. 2024): 2,638 vision-centric multiple-choice items, 2D (count, relation on
 ADE20K and COCO) and 3D (depth, distance on Omni3D).
 
-Published on the Hugging Face hub as ``nyu-visionx/CV-Bench``: ``test_2d.jsonl`` + ``test_3d.jsonl`` with an
-``img/`` folder (earlier: one ``test.jsonl``), and the same as Parquet with embedded images (``test_2d.parquet``,
-``test_3d.parquet``; earlier ``test.parquet``). Fields: ``idx``, ``type`` (2D/3D), ``task``, ``question``,
-``choices``, ``answer`` (``"(C)"``), ``filename`` (``img/2D/count/ade20k_10.png``), ``source`` (ADE20K, COCO,
-Omni3D), ``image`` (Parquet only).
+Published on the Hugging Face hub as ``nyu-visionx/CV-Bench``: ``test_2d.jsonl`` + ``test_3d.jsonl`` (earlier:
+one ``test.jsonl``) and the same as Parquet with embedded images (``test_2d.parquet``, ``test_3d.parquet``; earlier
+``test.parquet``). The current ``main`` ships **no** ``img/`` folder (only older revisions had one): when not one
+image a JSONL names is on disk, the Parquet files are read instead. Fields: ``idx``, ``type`` (2D/3D), ``task``,
+``question``, ``choices``, ``answer`` (``"(C)"``), ``filename`` (``img/2D/count/ade20k_10.png``), ``source``
+(ADE20K, COCO, Omni3D), ``image`` (Parquet only).
 
 CV-Bench's own overall score: ``accuracy_2d = mean(acc_ADE20K, acc_COCO)``, ``accuracy_3d = acc_Omni3D``,
 ``cv_bench_accuracy = mean(accuracy_2d, accuracy_3d)`` — each source accuracy here over all loaded items of that
@@ -14,12 +15,13 @@ source, skipped items counting as wrong.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from ...scoring import base_results, group_accuracy, score_items
-from ...types import EvalItem
+from ...scoring import ItemScore, base_results, group_accuracy
+from ...types import EvalItem, LoadedItems
 from .._common import BenchmarkFileError, ImageCache, check_limit, iter_jsonl, parse_letter, read_parquet
 
 NAME = "cv_bench"
@@ -30,20 +32,44 @@ LAYOUTS = (
     ("test.parquet",),
 )
 
-__all__ = ["NAME", "load", "score"]
+__all__ = ["NAME", "load", "summarize"]
+
+logger = logging.getLogger(__name__)
+
+
+def _images_absent(files: list[Path]) -> bool:
+    """Whether not one image a JSONL layout names is on disk (the current release ships no ``img/`` folder)."""
+    for file in files:
+        for _, rec in iter_jsonl(file):
+            rel = rec.get("filename") or (rec["image"] if isinstance(rec.get("image"), str) else None)
+            if rel and (file.parent / rel).is_file():
+                return False
+    return True
 
 
 def _files(path: Path) -> list[Path]:
+    """The annotation files: the first layout found; a JSONL layout whose images are all absent gives way to the
+    Parquet files (images embedded), or fails saying what to download."""
     if path.is_file():
         return [path]
-    for layout in LAYOUTS:
-        found = [path / f for f in layout if (path / f).is_file()]
-        if found:
-            return found
-    raise BenchmarkFileError(
-        f"{path}: no CV-Bench annotations found; expected one of "
-        + ", ".join(" + ".join(layout) for layout in LAYOUTS)
-    )
+    found_layouts = [[path / f for f in layout if (path / f).is_file()] for layout in LAYOUTS]
+    found_layouts = [f for f in found_layouts if f]
+    if not found_layouts:
+        raise BenchmarkFileError(
+            f"{path}: no CV-Bench annotations found; expected one of "
+            + ", ".join(" + ".join(layout) for layout in LAYOUTS)
+        )
+    first = found_layouts[0]
+    if first[0].suffix == ".jsonl" and _images_absent(first):
+        parquet = next((f for f in found_layouts if f[0].suffix == ".parquet"), None)
+        if parquet is None:
+            raise BenchmarkFileError(
+                f"{path}: {' + '.join(f.name for f in first)} name images under img/ and none is on disk; download "
+                "test_2d.parquet + test_3d.parquet (the images are embedded) or the img/ folder"
+            )
+        logger.info("%s: no img/ folder; reading %s (images embedded)", path, " + ".join(f.name for f in parquet))
+        return parquet
+    return first
 
 
 def _records(file: Path, cache_dir) -> list[tuple[dict, str | None]]:
@@ -63,8 +89,11 @@ def load(path: str | os.PathLike, limit: int | None = None, *, cache_dir: str | 
     (JSONL) or extracted from the Parquet file."""
     check_limit(limit)
     path = Path(path)
-    items: list[EvalItem] = []
-    for file in _files(path):
+    files = _files(path)
+    layout = next((lay for lay in LAYOUTS if files[0].name in lay), (files[0].name,))
+    missing = [f for f in layout if f not in {p.name for p in files}] if path.is_dir() else []
+    items = LoadedItems(missing_files=missing)
+    for file in files:
         root = file.parent
         for rec, extracted in _records(file, cache_dir):
             if limit is not None and len(items) >= limit:
@@ -97,13 +126,8 @@ def load(path: str | os.PathLike, limit: int | None = None, *, cache_dir: str | 
     return items
 
 
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
+def summarize(items: Sequence[EvalItem], scores: Sequence[ItemScore]) -> dict:
     """Accuracy per task and per source, the 2D/3D averages and CV-Bench's combined score (headline)."""
-    scores = score_items(items, predictions, skip_reasons)
     res = base_results(NAME, scores)
     src = {k.lower(): v["accuracy"] for k, v in res.get("per_subcategory", {}).items()}  # subcategory = source
     ade, coco, omni = src.get("ade20k"), src.get("coco"), src.get("omni3d")

@@ -4,24 +4,23 @@ Published as Parquet on the Hugging Face hub (``array/SAT``: ``SAT_train``, ``SA
 ``SAT_test``), columns ``image_bytes`` (a list of images, each ``{"bytes", "path"}``), ``question``, ``answers``
 (the option texts), ``question_type`` and ``correct_answer`` (the right option's text). The SIFThinker authors
 scored the ``static`` split, skipping items with more than one image; here such items are not loaded at all (they
-are out of scope, not "skipped"), so they never enter a denominator.
+are out of scope, not "skipped"), so they never enter a denominator — their count is ``results.json``'s
+``left_out.multi_image``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...scoring import base_results, score_items
-from ...types import EvalItem
+from ...types import EvalItem, LoadedItems
 from .._common import BenchmarkFileError, ImageCache, check_limit, letter_of, read_parquet
 
 NAME = "sat"
 DEFAULT_FILE = "SAT_static.parquet"
 
-__all__ = ["NAME", "load", "score", "DEFAULT_FILE"]
+__all__ = ["NAME", "load", "DEFAULT_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +75,4 @@ def load(
         )
     if multi:
         logger.info("%s: %d multi-image (dynamic) items left out; SAT static = single-image items", file_path, multi)
-    return items
-
-
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
-    """Accuracy over all loaded items (skipped = wrong; a missing or multi-option answer = wrong) and per
-    ``question_type``."""
-    return base_results(NAME, score_items(items, predictions, skip_reasons))
+    return LoadedItems(items, {"multi_image": multi})

@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ....answers import infer_answer_type, parse_number
-from ...scoring import base_results, pct, score_items
-from ...types import EvalItem
+from ...scoring import ItemScore, base_results, pct
+from ...types import EvalItem, LoadedItems
 from .._common import BenchmarkFileError, check_limit, read_json
 
 NAME = "spatialbench"
 TASKS = ("positional", "existence", "counting", "reach", "size")
 PAIRED = ("existence", "reach", "size")
 
-__all__ = ["NAME", "TASKS", "PAIRED", "load", "score", "counting_error"]
+__all__ = ["NAME", "TASKS", "PAIRED", "load", "summarize", "counting_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def load(path: str | os.PathLike, limit: int | None = None, *, tasks: Sequence[s
     missing = [t for t in TASKS if t not in wanted]
     if missing and not tasks:
         logger.warning("%s: task file(s) %s not found; scoring the others", root, ", ".join(missing))
+    missing_files = [f"{t}.json" for t in missing] if not tasks else []
     items: list[EvalItem] = []
     for task in wanted:
         data = read_json(root / f"{task}.json")
@@ -69,7 +70,7 @@ def load(path: str | os.PathLike, limit: int | None = None, *, tasks: Sequence[s
             raise BenchmarkFileError(f"{root / (task + '.json')}: expected a JSON list of questions")
         for j, rec in enumerate(data):
             if limit is not None and len(items) >= limit and not (task in PAIRED and j % 2 == 1):
-                return items
+                return LoadedItems(items, missing_files=missing_files)
             where = f"{root / (task + '.json')}[{j}]"
             try:
                 rel = rec["image"][0] if isinstance(rec["image"], list) else rec["image"]
@@ -92,7 +93,7 @@ def load(path: str | os.PathLike, limit: int | None = None, *, tasks: Sequence[s
                     meta={"source_id": rec.get("id"), "raw_depth": str(raw_depth) if raw_depth.is_file() else None},
                 )
             )
-    return items
+    return LoadedItems(items, missing_files=missing_files)
 
 
 def counting_error(pred: float | None, gt: float) -> float:
@@ -106,13 +107,8 @@ def counting_error(pred: float | None, gt: float) -> float:
     return min(1.0, abs(pred - gt) / max(gt, 1.0))
 
 
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
+def summarize(items: Sequence[EvalItem], scores: Sequence[ItemScore]) -> dict:
     """Per-task accuracy, acc+ on the positive/negative pairs and the counting score (see the module docstring)."""
-    scores = score_items(items, predictions, skip_reasons)
     res = base_results(NAME, scores)
     by_id = {it.id: it for it in items}
     pairs: dict[str, list] = {}

@@ -10,16 +10,16 @@ has ``id``, ``problem``, ``choices`` (multiple choice), ``response`` (a letter, 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from ...scoring import base_results, group_accuracy, score_items
+from ...scoring import ItemScore, base_results, group_accuracy
 from ...types import EvalItem
 from .._common import BenchmarkFileError, check_limit, iter_jsonl, letter_of, parse_letter
 
 NAME = "synthetic"
 
-__all__ = ["NAME", "load", "score"]
+__all__ = ["NAME", "load", "summarize"]
 
 
 def load(path: str | os.PathLike, limit: int | None = None, *, split: str = "test") -> list[EvalItem]:
@@ -67,15 +67,10 @@ def load(path: str | os.PathLike, limit: int | None = None, *, split: str = "tes
     return items
 
 
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
+def summarize(items: Sequence[EvalItem], scores: Sequence[ItemScore]) -> dict:
     """Accuracy (all loaded items; skipped = wrong) per question type, box IoU of the last area against the evidence
     boxes (``grounding``; H of docs/method.md when there are several) and depth consistency against the exact map
     (``trace.depth_consistency``, ``trace.depth_abs_error``)."""
-    scores = score_items(items, predictions, skip_reasons)
     res = base_results(NAME, scores, grounding=True)
     res["per_answer_type"] = group_accuracy(scores, lambda s: s.answer_type)
     per_iou: dict[str, list[float]] = {}

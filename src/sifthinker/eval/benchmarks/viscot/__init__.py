@@ -7,8 +7,10 @@ Published with Visual-CoT (``deepcs233/Visual-CoT`` on GitHub / the hub) as
 ``["cot/<subset>/<file>", "cot/<subset>/<file>###[x1, y1, x2, y2]"]`` (the second carries the evidence box in
 **pixels**), ``conversations`` = human question (``<image>\\n`` + question + a bounding-box request), gpt box string
 (normalised on Visual-CoT's padded square), human ``<image>``, gpt answer; sometimes ``width``/``height``. Image
-paths are relative to the image root (default: the folder above ``benchmark/``); the released archive unpacks
-``cot/…`` as ``cot_image_data/…``, and both are tried.
+paths are relative to the image root: by default the folder above ``benchmark/``, or a ``playground/data/`` folder
+above the files or in the working directory (where Visual-CoT's own scripts resolve them) — the first where the
+images are; none: a clear error naming ``--bench-arg image_root=``. The released archive unpacks ``cot/…`` as
+``cot_image_data/…``, and both are tried.
 
 The box: the pixel box divided by the real image size (record ``width``/``height`` or the image header); without a
 pixel box, the string converted out of the padded square. An item whose image is missing has no box (and is
@@ -20,17 +22,17 @@ OpenAI-compatible judge can be run over ``predictions.jsonl`` separately).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ....answers import infer_answer_type
-from ...scoring import base_results, score_items
+from ...scoring import ItemScore, base_results
 from ...types import EvalItem
 from .._common import BenchmarkFileError, check_limit, image_size, read_json
 
 NAME = "viscot"
 
-__all__ = ["NAME", "load", "score"]
+__all__ = ["NAME", "load", "summarize"]
 
 
 def _resolve(root: Path, rel: str) -> Path:
@@ -41,6 +43,31 @@ def _resolve(root: Path, rel: str) -> Path:
         if c.is_file():
             return c
     return cands[0]
+
+
+def _first_image(rec) -> str | None:
+    images = rec.get("image") if isinstance(rec, dict) else None
+    rel = images[0] if isinstance(images, list) and images else images
+    return rel.split("###")[0] if isinstance(rel, str) else None
+
+
+def _image_root(default: Path, datasets: list[list]) -> Path:
+    """Where the image paths (``cot/<subset>/<file>``) resolve: the folder above ``benchmark/``, or a
+    ``playground/data/`` folder (how Visual-CoT ships them) above the benchmark files or in the working directory —
+    the first where one of the first records' images exists; a clear error naming ``image_root`` otherwise."""
+    probes = [r for data in datasets for r in (_first_image(rec) for rec in data[:20]) if r][:60]
+    if not probes:
+        return default
+    cands = [default, *(a / "playground" / "data" for a in (default, *default.parents)), Path.cwd() / "playground"
+             / "data"]  # fmt: skip
+    for c in dict.fromkeys(cands):
+        if any(_resolve(c, rel).is_file() for rel in probes):
+            return c
+    raise BenchmarkFileError(
+        f"none of the benchmark's images (e.g. {probes[0]}) is under {default} or a playground/data/ folder; "
+        "Visual-CoT ships them separately (cot_image_data.tar, unpacked as playground/data/cot/...): pass "
+        "--bench-arg image_root=FOLDER (the folder holding cot/)"
+    )
 
 
 def _record_item(rec: dict, subset: str, root: Path, where: str) -> EvalItem:
@@ -105,13 +132,16 @@ def load(
         files = [f for f in files if f.stem in set(subsets)]
     if not files:
         raise BenchmarkFileError(f"{path}: no benchmark JSON files{' for ' + str(subsets) if subsets else ''}")
-    root = Path(image_root) if image_root is not None else default_root
-    items: list[EvalItem] = []
-    seen: set[str] = set()
+    loaded = []
     for f in files:
         data = read_json(f)
         if not isinstance(data, list):
             raise BenchmarkFileError(f"{f}: expected a JSON list of records")
+        loaded.append((f, data))
+    root = Path(image_root) if image_root is not None else _image_root(default_root, [d for _, d in loaded])
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for f, data in loaded:
         for j, rec in enumerate(data):
             if limit is not None and len(items) >= limit:
                 return items
@@ -123,13 +153,9 @@ def load(
     return items
 
 
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
+def summarize(items: Sequence[EvalItem], scores: Sequence[ItemScore]) -> dict:
     """Answer accuracy (judge-free) overall and per subset, plus mean IoU / Acc@0.5 of the last box."""
-    res = base_results(NAME, score_items(items, predictions, skip_reasons), grounding=True)
+    res = base_results(NAME, scores, grounding=True)
     res["metrics"]["mean_iou"] = res["grounding"]["mean_iou"]
     res["metrics"]["box_acc_at_0.5"] = res["grounding"]["acc_at_0.5"]
     res["denominators"]["box_acc_at_0.5"] = res["denominators"]["acc_at_0.5"]

@@ -20,11 +20,9 @@ import hashlib
 import os
 import random
 import re
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ....records import LETTERS
-from ...scoring import base_results, score_items
+from ....answers import LETTERS
 from ...types import EvalItem
 from .._common import BenchmarkFileError, check_limit, image_size, iter_jsonl, parse_letter, read_json
 
@@ -32,7 +30,7 @@ NAME = "vstar"
 CATEGORIES = ("direct_attributes", "relative_position")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 
-__all__ = ["NAME", "CATEGORIES", "load", "score", "split_options"]
+__all__ = ["NAME", "CATEGORIES", "load", "split_options"]
 
 
 def split_options(text: str) -> tuple[str, list[str]]:
@@ -136,13 +134,3 @@ def _item(iid, image: Path, question, options, letter, category, ann) -> EvalIte
         gt_boxes=_boxes(ann, image),
         meta={"target_object": (ann or {}).get("target_object")},
     )
-
-
-def score(
-    items: Sequence[EvalItem],
-    predictions: Mapping[str, str | None] | Sequence[str | None],
-    skip_reasons: Mapping[str, str] | None = None,
-) -> dict:
-    """Accuracy overall and per category (attributes, relative position), plus the last area against the target
-    boxes."""
-    return base_results(NAME, score_items(items, predictions, skip_reasons))
