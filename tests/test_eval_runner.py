@@ -42,6 +42,8 @@ def test_outputs_exist_and_agree(tmp_path):
     with Image.open(out / "accuracy_by_category.png") as im:
         assert im.format == "PNG" and im.size[0] > 100
     assert sorted(_ids(out / "predictions.jsonl")) == sorted(script)
+    page = (out / "browse.html").read_text(encoding="utf-8")  # the evaluation browser, written with the results
+    assert all(f'"{i}"' in page for i in script) and "http://" not in page and "https://" not in page
 
 
 def test_kill_9_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
@@ -129,6 +131,25 @@ def test_compare_two_runs(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_compare_of_two_runs_writes_their_side_by_side_page(tmp_path, capsys):
+    data = write_synthetic(tmp_path / "data", n=4)
+    run_eval("synthetic", data, ScriptedPredictor(right_answer), tmp_path / "good", progress=False)
+    flip = {"synth-1"}  # one item where the runs disagree
+    run_eval("synthetic", data, ScriptedPredictor(lambda it: trace(None) if it.id in flip else right_answer(it)),
+             tmp_path / "one_off", progress=False)  # fmt: skip
+    page = tmp_path / "cmp.html"
+    assert _cli(["compare", str(tmp_path / "good"), str(tmp_path / "one_off"), "--browse", str(page)]) == 0
+    assert str(page) in capsys.readouterr().err
+    text = page.read_text(encoding="utf-8")
+    marker = '<script type="application/json" id="data">'
+    embedded = json.loads(text.split(marker, 1)[1].split("</script>", 1)[0])
+    assert [it["id"] for it in embedded["items"] if it["dis"]] == ["synth-1"]
+    assert embedded["items"][0]["id"] == "synth-1"  # disagreements first
+    assert _cli(["compare", str(tmp_path / "good"), str(tmp_path / "one_off")]) == 0  # default place
+    assert (tmp_path / "good" / "compare-one_off.html").is_file()
+
 
 
 def _cli(argv: list[str]) -> int:

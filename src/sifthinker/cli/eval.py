@@ -73,6 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c = sub.add_parser("compare", help="put finished runs side by side (Markdown)")
     c.add_argument("runs", nargs="+", help="run folders (each with results.json)")
     c.add_argument("--out", dest="compare_out", default=None, help="also write the Markdown to this file")
+    c.add_argument(
+        "--browse", dest="browse_out", default=None, metavar="HTML",
+        help="with two runs: where to write their side-by-side browse page (default RUN_A/compare-<RUN_B>.html)",
+    )  # fmt: skip
     c.add_argument("--allow-mismatch", action="store_true",
                    help="show runs whose protocols differ side by side (flagged) instead of refusing")
 
@@ -105,6 +109,17 @@ def _compare(args) -> int:
 
         atomic_write_text(args.compare_out, md)
     print(md, end="")
+    if len(args.runs) == 2:
+        from pathlib import Path
+
+        from sifthinker.eval.browse import write_compare_page
+
+        a, b = (Path(r) for r in args.runs)
+        page = Path(args.browse_out) if args.browse_out else a / f"compare-{b.resolve().name}.html"
+        try:
+            print(f"browse page: {write_compare_page(a, b, page)}", file=sys.stderr)
+        except (OSError, ValueError) as e:
+            print(f"warning: compare page not written ({e})", file=sys.stderr)
     return 0
 
 

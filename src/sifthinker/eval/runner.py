@@ -27,6 +27,7 @@ from typing import Any
 
 from ..io import atomic_write_text, repair_jsonl_tail
 from .benchmarks import BenchmarkModule, get_benchmark
+from .browse import write_browse_page
 from .predictions import PredictionRecords, prediction_line, read_prediction_records, read_predictions
 from .protocol import protocol_card, protocol_differences
 from .report import compare, results_markdown, write_charts
@@ -207,7 +208,7 @@ def _score(mod: BenchmarkModule, items: list[EvalItem], recs: PredictionRecords)
 
 
 def _write_outputs(out: Path, res: dict, items: list[EvalItem], scores: list[ItemScore], completions: dict) -> None:
-    """``scores.jsonl`` (one line per item, for the evaluation browser), ``results.json``, ``results.md``, charts."""
+    """``scores.jsonl`` (one line per item), ``results.json``, ``results.md``, charts and ``browse.html``."""
     lines = [
         json.dumps({"item": it.to_dict(), "score": s.to_dict(), "completion": completions.get(it.id)},
                    ensure_ascii=False, default=str) + "\n"
@@ -217,6 +218,10 @@ def _write_outputs(out: Path, res: dict, items: list[EvalItem], scores: list[Ite
     atomic_write_text(out / RESULTS_MD, results_markdown(res))
     res["charts"] = write_charts(res, out)
     atomic_write_text(out / RESULTS_JSON, json.dumps(res, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    try:  # the page is a view of the files above: a failure to draw it costs the page, never the results
+        write_browse_page(out)
+    except (OSError, ValueError) as e:
+        logger.warning("%s: browse.html not written (%s)", out, e)
 
 
 def _nothing_reason(res: dict) -> str:
