@@ -3,8 +3,10 @@
 It answers ``POST …/chat/completions`` with the JSON the real API returns (``id``, ``object``, ``created``,
 ``model``, ``choices[{index, message{role, content}, finish_reason}]``, ``usage``). The reply text comes from a
 ``responder(request_body) -> str``; queued :class:`Action` objects, consumed one per request, inject failures
-first (429 with ``Retry-After``, 5xx, a delay, a malformed body, 4xx). It records every request, the number of hits
-and the most requests in flight at once.
+first (429 with ``Retry-After``, 5xx, a delay, a malformed body, 4xx, a reply echoing a request header); when the
+queue is empty, ``action_for(request_body)`` may pick one per request (e.g. fail every request about one item). It
+records every request, the number of hits and the most requests in flight at once. :func:`fast_sdk_backoff` shrinks
+the ``openai`` SDK's backoff for tests.
 
 >>> import json, urllib.request
 >>> with FakeOpenAIServer(lambda body: "hello") as srv:
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Action", "RecordedRequest", "FakeOpenAIServer", "completion_body"]
+__all__ = ["Action", "RecordedRequest", "FakeOpenAIServer", "completion_body", "fast_sdk_backoff"]
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -62,7 +64,8 @@ class Action:
     """What the server does with one request.
 
     ``delay`` seconds first; then ``body`` (bytes/str sent as is, a dict as JSON) with ``status`` if given, else a
-    normal completion whose content is ``content`` (or the responder's reply when ``content`` is None).
+    normal completion whose content is ``content`` (or the value of the request header ``echo_header``, as a
+    careless server repeats what it got; or the responder's reply when both are None).
     """
 
     status: int = 200
@@ -71,6 +74,7 @@ class Action:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    echo_header: str | None = None
 
     @classmethod
     def error(cls, status: int, message: str = "error", *, retry_after: float | str | None = None) -> Action:
@@ -100,6 +104,11 @@ class Action:
         )
 
     @classmethod
+    def echo(cls, header: str = "authorization") -> Action:
+        """A normal completion whose content is the request's ``header`` (``Bearer <key>`` by default)."""
+        return cls(echo_header=header.lower())
+
+    @classmethod
     def slow(cls, delay: float) -> Action:
         """A normal reply after ``delay`` seconds (longer than the client's timeout: the client gives up)."""
         return cls(delay=delay)
@@ -123,6 +132,7 @@ class FakeOpenAIServer:
         delay: seconds every request waits before its answer (a fixed service time, for throughput tests).
         expected_key: when set, a request whose ``Authorization`` is not ``Bearer <expected_key>`` gets 401.
         model: the ``model`` field of replies.
+        action_for: ``f(request_body) -> Action | None`` for requests that find the queue empty (None: normal).
     """
 
     def __init__(
@@ -132,11 +142,13 @@ class FakeOpenAIServer:
         delay: float = 0.0,
         expected_key: str | None = None,
         model: str = "fake-model",
+        action_for: Callable[[dict[str, Any] | None], Action | None] | None = None,
     ):
         self.responder = responder or (lambda body: "ok")
         self.delay = delay
         self.expected_key = expected_key
         self.model = model
+        self.action_for = action_for
         self.requests: list[RecordedRequest] = []
         self.hits = 0
         self.in_flight = 0
@@ -205,8 +217,11 @@ class FakeOpenAIServer:
             self.hits += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            action = self._actions.popleft() if self._actions else Action()
-        return action, self.hits
+            action = self._actions.popleft() if self._actions else None
+            hits = self.hits
+        if action is None:
+            action = (self.action_for(rec.body) if self.action_for else None) or Action()
+        return action, hits
 
     def _done(self) -> None:
         with self._lock:
@@ -272,7 +287,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, b'{"error": {"message": "the body is not JSON"}}', "application/json")
                 return
             try:
-                content = action.content if action.content is not None else owner.responder(body)
+                if action.content is not None:
+                    content = action.content
+                elif action.echo_header is not None:
+                    content = rec.headers.get(action.echo_header, "")
+                else:
+                    content = owner.responder(body)
             except Exception as e:  # a responder bug shows up as a 500 the client can report
                 err = {"error": {"message": f"responder failed: {type(e).__name__}: {e}", "type": "server_error"}}
                 self._send(500, json.dumps(err).encode(), "application/json")
@@ -281,3 +301,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(action.status, json.dumps(reply).encode(), action.content_type, action.headers)
         finally:
             owner._done()
+
+
+def fast_sdk_backoff(monkeypatch, initial: float = 0.005, maximum: float = 0.02) -> None:
+    """Make the ``openai`` SDK back off ``initial·2^n`` seconds capped at ``maximum`` (its own schedule, shrunk:
+    0.5 s doubling to 8 s would make every retry test take seconds). The SDK reads these module constants when it
+    computes a delay; the SDK has no setting for them."""
+    import openai._base_client as base
+
+    monkeypatch.setattr(base, "INITIAL_RETRY_DELAY", initial)
+    monkeypatch.setattr(base, "MAX_RETRY_DELAY", maximum)

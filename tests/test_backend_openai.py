@@ -11,7 +11,7 @@ import time
 import traceback
 
 import pytest
-from fake_openai_server import Action, FakeOpenAIServer
+from fake_openai_server import Action, FakeOpenAIServer, fast_sdk_backoff
 
 from sifthinker.backends.openai_compat import (
     DUMMY_API_KEY,
@@ -36,6 +36,7 @@ def server():
 @pytest.fixture
 def make_client(server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
+    fast_sdk_backoff(monkeypatch)
     made = []
 
     def make(**overrides) -> OpenAICompatClient:
@@ -45,8 +46,6 @@ def make_client(server, monkeypatch):
             api_key_env=KEY_ENV,
             timeout_s=2.0,
             max_retries=3,
-            backoff_initial_s=0.005,
-            backoff_max_s=0.02,
             max_concurrency=4,
         )
         settings.update(overrides)
@@ -92,7 +91,7 @@ def test_config_from_dict_and_yaml(tmp_path):
         ({"base_url": "ftp://x/v1"}, "http(s) URL"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"max_retries": -1}, "max_retries"),
-        ({"backoff_initial_s": 5.0, "backoff_max_s": 1.0}, "must not exceed"),
+        ({"backoff_initial_s": 5.0, "backoff_max_s": 1.0}, "back off as the openai SDK does"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"temperature": 3}, "temperature"),
         ({"api_key_env": ""}, "api_key_env"),
@@ -116,7 +115,7 @@ def test_missing_key_is_a_clear_error(server, monkeypatch):
 
 
 def test_keyless_local_server_gets_a_dummy_key(server):
-    cfg = OpenAICompatConfig(base_url=server.base_url, model="m", api_key_env=None, backoff_initial_s=0.001)
+    cfg = OpenAICompatConfig(base_url=server.base_url, model="m", api_key_env=None)
     with OpenAICompatClient(cfg) as c:
         assert c.chat_sync(MSGS) == "pong"
     assert server.requests[0].headers["authorization"] == f"Bearer {DUMMY_API_KEY}"
@@ -248,7 +247,7 @@ def test_other_4xx_are_not_retried(server, make_client, status):
 
 
 def test_retry_after_is_honoured(server, make_client):
-    c = make_client(backoff_initial_s=0.001, backoff_max_s=0.001)
+    c = make_client()  # the SDK's backoff shrunk to ms: the 0.4 s gap is the server's Retry-After
     server.queue(Action.error(429, "wait", retry_after=0.4))
     t0 = time.perf_counter()
     assert c.chat_sync(MSGS) == "pong"
@@ -257,13 +256,39 @@ def test_retry_after_is_honoured(server, make_client):
     assert gap >= 0.35
 
 
-def test_backoff_grows_and_is_capped(make_client):
-    c = make_client(backoff_initial_s=0.1, backoff_max_s=0.4)
-    for retry, hi in ((0, 0.1), (1, 0.2), (2, 0.4), (6, 0.4)):
-        for _ in range(20):
-            d = c._backoff(retry, None)
-            assert hi / 2 <= d <= hi
-    assert c._backoff(3, 0.0) == 0.0 and c._backoff(0, 2.5) == 2.5
+def test_the_sdk_does_the_retry_with_its_own_backoff(server, monkeypatch):
+    """429 then 200: one success; the second request is the SDK's retry (its retry-count header says so), after
+    the SDK's own first backoff (0.5 s less up to 25 % jitter; not shrunk here)."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server.queue(Action.error(429, "rate limited"))
+    with OpenAICompatClient(OpenAICompatConfig(base_url=server.base_url, model="m", api_key_env=KEY_ENV)) as c:
+        assert c.chat_sync(MSGS) == "pong"
+        st = c.stats
+    assert server.hits == 2 and st["calls"] == 1 and st["requests"] == 2 and st["retries"] == 1
+    assert st["failures"] == {"http_429": 1} and st["errors"] == 0
+    first, second = server.requests
+    assert first.headers["x-stainless-retry-count"] == "0" and second.headers["x-stainless-retry-count"] == "1"
+    assert 0.35 <= second.received - first.received < 2.0
+
+
+def test_500s_beyond_max_retries_fail_that_item_alone(server, make_client):
+    def poison(body):
+        return Action.error(500, "this item breaks the server") if "poison" in json.dumps(body) else None
+
+    server.action_for = poison
+    c = make_client(max_retries=2, max_concurrency=2)
+    items = ["a", "poison", "b", "c"]
+    out = run(
+        c,
+        lambda: asyncio.gather(*(c.chat([{"role": "user", "content": t}]) for t in items), return_exceptions=True),
+    )
+    assert [o for i, o in enumerate(out) if i != 1] == ["pong"] * 3
+    e = out[1]
+    assert isinstance(e, BackendError) and e.reason == "http_500" and e.status == 500 and e.attempts == 3
+    assert e.retryable and "gave up after 3 request(s)" in str(e) and "this item breaks the server" in str(e)
+    poisoned = [r for r in server.requests if "poison" in json.dumps(r.body)]
+    assert len(poisoned) == 3 and server.hits == 6
+    assert c.stats["failures"] == {"http_500": 3} and c.stats["errors"] == 1
 
 
 # -------------------------------------------------------------------------------------------------------- cache
@@ -338,7 +363,7 @@ def test_concurrent_requests_overlap(server, make_client):
 
 def test_retries_do_not_hold_a_slot(server, make_client):
     """A request waiting out its backoff leaves its slot to others."""
-    c = make_client(max_concurrency=1, backoff_initial_s=0.001, backoff_max_s=0.001)
+    c = make_client(max_concurrency=1)
     server.queue(Action.error(429, "wait", retry_after=0.5))
 
     async def both():

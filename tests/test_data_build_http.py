@@ -8,7 +8,7 @@ import json
 
 import yaml
 from data_helpers import make_synth
-from fake_openai_server import Action, FakeOpenAIServer
+from fake_openai_server import Action, FakeOpenAIServer, fast_sdk_backoff
 from test_data_writer_api import echo_writer
 
 from sifthinker.cli.main import main
@@ -33,6 +33,7 @@ def test_build_with_api_writer_survives_faults(tmp_path, capsys, monkeypatch):
         return echo_writer(body)
 
     monkeypatch.setenv("SIF_TEST_KEY", "sk-test-secret-123")
+    fast_sdk_backoff(monkeypatch)
     with FakeOpenAIServer(responder, expected_key="sk-test-secret-123") as server:
         for action in [
             Action.error(429, "slow down", retry_after=0),
@@ -49,8 +50,6 @@ def test_build_with_api_writer_survives_faults(tmp_path, capsys, monkeypatch):
             "api_key_env": "SIF_TEST_KEY",
             "timeout_s": 0.5,
             "max_retries": 4,
-            "backoff_initial_s": 0.01,
-            "backoff_max_s": 0.02,
             "max_concurrency": 4,
             "cache_dir": str(tmp_path / "cache"),
         }

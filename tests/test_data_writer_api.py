@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from fake_openai_server import Action, FakeOpenAIServer
+from fake_openai_server import Action, FakeOpenAIServer, fast_sdk_backoff
 from PIL import Image, ImageDraw
 
 from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig
@@ -80,13 +80,12 @@ def server():
 
 
 @pytest.fixture
-def client(server, tmp_path):
+def client(server, tmp_path, monkeypatch):
+    fast_sdk_backoff(monkeypatch)
     cfg = OpenAICompatConfig(
         base_url=server.base_url,
         model="writer-vlm",
         api_key_env=None,
-        backoff_initial_s=0.005,
-        backoff_max_s=0.02,
         max_retries=2,
         cache_dir=str(tmp_path / "cache"),
     )

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from fake_openai_server import Action, FakeOpenAIServer
+from fake_openai_server import Action, FakeOpenAIServer, fast_sdk_backoff
 
 from sifthinker.backends.openai_compat import BackendError, OpenAICompatClient, OpenAICompatConfig
 from sifthinker.judge import JUDGE_SYSTEM, OpenAIJudge, parse_score
@@ -33,7 +33,8 @@ def server():
 
 
 @pytest.fixture
-def make_judge(server):
+def make_judge(server, monkeypatch):
+    fast_sdk_backoff(monkeypatch)
     clients = []
 
     def make(judge_kwargs=None, **cfg) -> OpenAIJudge:
@@ -41,8 +42,6 @@ def make_judge(server):
             base_url=server.base_url,
             model="judge-llm",
             api_key_env=None,
-            backoff_initial_s=0.005,
-            backoff_max_s=0.02,
             max_retries=2,
         )
         settings.update(cfg)
