@@ -141,10 +141,11 @@ def test_a_stage_past_its_time_box_is_killed_reported_and_fails_the_run(tmp_path
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_vllm_predictor_names_the_extra_when_vllm_is_missing():
-    from sifthinker.infer.vllm_predictor import VLLMThinker, load_vllm_predictor
+    from sifthinker.infer import load_predictor
+    from sifthinker.infer.vllm_predictor import VLLMThinker
 
     with pytest.raises(ImportError, match=r"pip install 'sifthinker\[vllm\]'"):
-        load_vllm_predictor("sif-tiny")
+        load_predictor("sif-tiny", engine="vllm")
     with pytest.raises(ImportError, match="optional 'vllm' package"):
         VLLMThinker("sif-tiny")
     with pytest.raises(ImportError, match=r"sifthinker\[vllm\]"):  # `sifthinker eval --model-arg engine=vllm`

@@ -74,31 +74,21 @@ def load_predictor(
 
     ``engine``: ``hf`` (transformers ``generate``) or ``vllm`` (:mod:`sifthinker.infer.vllm_predictor`: the same
     prompts and parsing, generation by an in-process ``vllm.LLM``; needs the ``vllm`` extra and a GPU)."""
-    if engine == "vllm":
-        if device_map is not None or attn_implementation:
-            raise ValueError("device_map and attn_implementation are transformers options: vLLM places the model")
-        from .vllm_predictor import load_vllm_predictor
-
-        return load_vllm_predictor(
-            model, seed=seed, batch_size=batch_size, depth=depth, depth_model=depth_model, depth_root=depth_root,
-            device=device, max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p,
-            instruction=instruction, min_pixels=min_pixels, max_pixels=max_pixels, dtype=dtype,
-        )  # fmt: skip
-    if engine != "hf":
+    if engine not in ("hf", "vllm"):
         raise ValueError(f"engine {engine!r}: expected 'hf' or 'vllm'")
-    thinker = SIFThinker(
-        model,
-        depth=depth,
-        depth_model=depth_model,
-        device=device,
-        instruction=instruction,
+    common = dict(
+        depth=depth, depth_model=depth_model, device=device, instruction=instruction,
         generation=GenerationConfig(
             max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed
         ),
-        dtype=dtype,
-        device_map=device_map,
-        attn_implementation=attn_implementation,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-    )
+        min_pixels=min_pixels, max_pixels=max_pixels,
+    )  # fmt: skip
+    if engine == "vllm":
+        if device_map is not None or attn_implementation:
+            raise ValueError("device_map and attn_implementation are transformers options: vLLM places the model")
+        from .vllm_predictor import VLLMPredictor, VLLMThinker
+
+        llm_kwargs = {} if dtype in (None, "auto") else {"dtype": dtype}
+        return VLLMPredictor(VLLMThinker(model, **common, **llm_kwargs), batch_size=batch_size, depth_root=depth_root)
+    thinker = SIFThinker(model, dtype=dtype, device_map=device_map, attn_implementation=attn_implementation, **common)
     return SIFPredictor(thinker, batch_size=batch_size, depth_root=depth_root)

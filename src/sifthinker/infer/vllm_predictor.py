@@ -11,8 +11,8 @@ HF's ``generate`` applies from ``generation_config.json``, is applied here too.
 
 Usage (a GPU machine)::
 
-    from sifthinker.infer.vllm_predictor import load_vllm_predictor
-    predictor = load_vllm_predictor("runs/qwen2_5_vl_7b/grpo-merged", max_new_tokens=1024)
+    from sifthinker.infer import load_predictor
+    predictor = load_predictor("runs/qwen2_5_vl_7b/grpo-merged", engine="vllm", max_new_tokens=1024)
     completions = predictor.predict(items)        # list[EvalItem] -> list[str], as SIFPredictor
 """
 
@@ -33,7 +33,6 @@ __all__ = [
     "vllm_requests",
     "VLLMThinker",
     "VLLMPredictor",
-    "load_vllm_predictor",
 ]
 
 VLLM_EXTRA_HINT = "pip install 'sifthinker[vllm]' (vLLM needs a CUDA GPU)"
@@ -132,9 +131,11 @@ class VLLMThinker(SIFThinker):
         llm: Any = None,
         **llm_kwargs: Any,
     ) -> None:
-        from ..models.loading import load_processor, resolve_model_path
+        from ..models.loading import checkpoint_prompt, load_processor, resolve_model_path
 
         vllm = require_vllm() if llm is None else None
+        if instruction is None:
+            instruction = checkpoint_prompt(model).get("instruction")
         if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
             raise ValueError(f"max_images must be an integer >= 1, got {max_images!r}")
         path = resolve_model_path(model)
@@ -200,41 +201,3 @@ class VLLMPredictor(SIFPredictor):
         hf_card = getattr(protocol, "_hf_card", None)  # the card of a thinker-backed predictor
         card = hf_card(self) if hf_card is not None else {"model": {"name": self.thinker.model_name}}
         return {**card, "backend": "vllm"}
-
-
-def load_vllm_predictor(
-    model: str,
-    *,
-    seed: int = 0,
-    batch_size: int = 64,
-    depth: str = "auto",
-    depth_model: str | None = None,
-    depth_root: str | os.PathLike | None = None,
-    device: str | None = None,
-    max_new_tokens: int = 2048,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    instruction: str | None = None,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-    max_images: int = 2,
-    **llm_kwargs: Any,
-) -> VLLMPredictor:
-    """:func:`~sifthinker.infer.predictor.load_predictor`'s options on vLLM; extra keywords go to ``vllm.LLM``."""
-    require_vllm()
-    thinker = VLLMThinker(
-        model,
-        depth=depth,
-        depth_model=depth_model,
-        device=device,
-        instruction=instruction,
-        generation=GenerationConfig(
-            max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed
-        ),
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        max_images=max_images,
-        **llm_kwargs,
-    )
-    return VLLMPredictor(thinker, batch_size=batch_size, depth_root=depth_root)
