@@ -52,13 +52,13 @@ async def _load(client, msgs, n: int, new_tokens: int) -> tuple[float, list[floa
 
 def bench_server(tiny: str, new_tokens: int) -> None:
     from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig, image_part
-    from sifthinker.infer import GenerationConfig, SIFThinker
+    from sifthinker.infer import DecodingConfig, SIFThinker
     from sifthinker.infer.server import ServeConfig, SIFServer
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8)).save(buf, "PNG")
     msgs = [{"role": "user", "content": [image_part(buf.getvalue()), {"type": "text", "text": "How many cubes?"}]}]
-    thinker = SIFThinker(tiny, depth="none", generation=GenerationConfig(max_new_tokens=new_tokens))
+    thinker = SIFThinker(tiny, depth="none", generation=DecodingConfig(max_new_tokens=new_tokens))
     print(f"\n2. server on loopback ({new_tokens} new tokens, one image of 112 px, batch up to 8)")
     with SIFServer(thinker, ServeConfig(port=0, batch_size=8, max_new_tokens=new_tokens)) as srv:
         for k in (1, 4, 16):

@@ -259,12 +259,12 @@ def stage_grpo_vllm(args):
 def stage_eval_vllm(args) -> tuple[str, dict]:
     """``--eval-items`` synthetic test items through the vLLM predictor and the eval harness (results.json)."""
     from sifthinker.eval.runner import run_eval
-    from sifthinker.infer.engine import GenerationConfig
+    from sifthinker.infer.engine import DecodingConfig
     from sifthinker.infer.vllm_predictor import VLLMPredictor, VLLMThinker, require_vllm
 
     require_vllm()
     t = time.perf_counter()
-    thinker = VLLMThinker(_checkpoint(args), generation=GenerationConfig(max_new_tokens=args.max_completion),
+    thinker = VLLMThinker(_checkpoint(args), generation=DecodingConfig(max_new_tokens=args.max_completion),
                           max_pixels=args.max_pixels, dtype="bfloat16", gpu_memory_utilization=args.vllm_memory,
                           max_model_len=4096, enforce_eager=args.vllm_eager)  # fmt: skip
     started = time.perf_counter() - t

@@ -19,7 +19,7 @@ from sifthinker.app.examples import render_examples  # noqa: E402
 from sifthinker.app.session import AppSession  # noqa: E402
 from sifthinker.app.steps import RegionView, focus_view  # noqa: E402
 from sifthinker.depth import box_mean, load_depth  # noqa: E402
-from sifthinker.infer import GenerationConfig, SIFThinker  # noqa: E402
+from sifthinker.infer import DecodingConfig, SIFThinker  # noqa: E402
 from sifthinker.trace import TraceFormatError, parse_trace  # noqa: E402
 
 # gradio's queue calls a pandas option that pandas 3 deprecates; not ours to fix
@@ -66,7 +66,7 @@ def test_think_returns_the_models_generation_shown_as_it_is(app):
         handle_file(ex.image), ex.question, ex.choices, "given", handle_file(ex.depth), api_name="/think"
     )
     # the same greedy generation as the engine gives for this image, question and exact depth map
-    thinker = SIFThinker("sif-tiny-sft", generation=GenerationConfig(max_new_tokens=400))
+    thinker = SIFThinker("sif-tiny-sft", generation=DecodingConfig(max_new_tokens=400))
     choices = [c.strip() for c in ex.choices.split(";")] if ex.choices else None
     direct = thinker.think(ex.image, ex.question, choices, depth=load_depth(ex.depth))
     assert choices and len(choices) >= 2  # the options typed as "a; b" reach the prompt as a list

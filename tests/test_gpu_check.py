@@ -160,12 +160,12 @@ def test_load_predictor_refuses_unknown_engines_and_hf_only_options_on_vllm():
 
 
 def test_sampling_settings_follow_our_decoding_config():
-    from sifthinker.infer.engine import GenerationConfig
+    from sifthinker.infer.engine import DecodingConfig
     from sifthinker.infer.vllm_predictor import sampling_kwargs
 
-    greedy = sampling_kwargs(GenerationConfig(max_new_tokens=32, temperature=0.7), repetition_penalty=1.0)
+    greedy = sampling_kwargs(DecodingConfig(max_new_tokens=32, temperature=0.7), repetition_penalty=1.0)
     assert greedy == {"max_tokens": 32, "temperature": 0.0, "top_p": 1.0, "skip_special_tokens": True}
-    sampled = sampling_kwargs(GenerationConfig(do_sample=True, temperature=0.95, top_p=0.8, seed=7),
+    sampled = sampling_kwargs(DecodingConfig(do_sample=True, temperature=0.95, top_p=0.8, seed=7),
                               repetition_penalty=1.05)  # fmt: skip
     assert (sampled["temperature"], sampled["top_p"], sampled["seed"], sampled["repetition_penalty"]) == (
         0.95, 0.8, 7, 1.05)  # fmt: skip
@@ -194,12 +194,12 @@ def test_vllm_requests_carry_the_hf_prompt_text_and_the_images_in_order(tiny_7b)
 def test_vllm_predictor_protocol_card_matches_the_hf_predictors():
     """Same prompt, pixel budget, decoding and model as the HF predictor: only the backend differs."""
     from sifthinker.eval.protocol import protocol_card, protocol_differences
-    from sifthinker.infer import GenerationConfig, SIFPredictor, SIFThinker
+    from sifthinker.infer import DecodingConfig, SIFPredictor, SIFThinker
     from sifthinker.infer.vllm_predictor import VLLMPredictor, VLLMThinker
     from sifthinker.models.tiny import tiny_model_path
 
     tiny = str(tiny_model_path())
-    gen = GenerationConfig(max_new_tokens=64)
+    gen = DecodingConfig(max_new_tokens=64)
     hf = SIFPredictor(SIFThinker(tiny, generation=gen, max_pixels=28 * 28 * 32))
     vl = VLLMPredictor(VLLMThinker(tiny, generation=gen, max_pixels=28 * 28 * 32, llm=object()))  # never called
     cards = [protocol_card(p, seed=0, benchmark="synthetic", item_ids=["a", "b"]) for p in (hf, vl)]

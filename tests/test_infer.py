@@ -12,7 +12,7 @@ from PIL import Image
 
 from sifthinker.cli.main import main
 from sifthinker.depth import save_depth
-from sifthinker.infer import GenerationConfig, SIFThinker, draw_focus_path, load_predictor
+from sifthinker.infer import DecodingConfig, SIFThinker, draw_focus_path, load_predictor
 from sifthinker.models.tiny import tiny_model_path
 
 
@@ -23,7 +23,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def thinker(tiny):
-    return SIFThinker(tiny, generation=GenerationConfig(max_new_tokens=12))
+    return SIFThinker(tiny, generation=DecodingConfig(max_new_tokens=12))
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_greedy_is_deterministic_and_batching_matches(thinker, image):
 
 
 def test_rgb_only_prompt(tiny, image):
-    st = SIFThinker(tiny, depth="none", generation=GenerationConfig(max_new_tokens=4))
+    st = SIFThinker(tiny, depth="none", generation=DecodingConfig(max_new_tokens=4))
     r = st.think(image, "Is it red?")
     assert r.depth is None and r.depth_image is None
 
@@ -71,7 +71,7 @@ def test_bad_options():
     with pytest.raises(ValueError, match="depth mode"):
         SIFThinker(("m", "p"), depth="lidar")
     with pytest.raises(ValueError, match="max_new_tokens"):
-        GenerationConfig(max_new_tokens=0)
+        DecodingConfig(max_new_tokens=0)
 
 
 def test_focus_path_drawing(thinker, image, tmp_path):

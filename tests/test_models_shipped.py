@@ -55,11 +55,11 @@ def test_the_base_answers_a_grounding_question():
 def test_infer_and_training_take_the_name(tmp_path):
     from PIL import Image
 
-    from sifthinker.infer import GenerationConfig, SIFThinker
+    from sifthinker.infer import DecodingConfig, SIFThinker
     from sifthinker.train.common import load_for_training
     from sifthinker.train.configs import load_config
 
-    thinker = SIFThinker(BASE_MODEL_NAME, depth="none", generation=GenerationConfig(max_new_tokens=8))
+    thinker = SIFThinker(BASE_MODEL_NAME, depth="none", generation=DecodingConfig(max_new_tokens=8))
     res = thinker.think(Image.new("RGB", (112, 112), (90, 120, 200)), "Where is the red cube?")
     assert isinstance(res.text, str)
     cfg = load_config("sft", None, model_name_or_path=BASE_MODEL_NAME, train_data=str(tmp_path), use_cpu=True,
@@ -84,11 +84,11 @@ def test_the_shipped_sft_model_resolves_with_its_prompt_and_card():
 def test_the_shipped_sft_model_writes_sif_traces_on_unseen_scenes(tmp_path):
     from sifthinker.app.examples import render_examples
     from sifthinker.depth import load_depth
-    from sifthinker.infer import GenerationConfig, SIFThinker
+    from sifthinker.infer import DecodingConfig, SIFThinker
     from sifthinker.models.loading import SFT_MODEL_NAME
     from sifthinker.trace import parse_trace
 
-    thinker = SIFThinker(SFT_MODEL_NAME, generation=GenerationConfig(max_new_tokens=400))
+    thinker = SIFThinker(SFT_MODEL_NAME, generation=DecodingConfig(max_new_tokens=400))
     assert thinker.instruction == ""  # read from its sif_prompt.json, not the shared default
     examples = render_examples(tmp_path, 4)
     valid = 0

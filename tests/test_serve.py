@@ -16,7 +16,7 @@ from PIL import Image
 from sifthinker.backends.openai_compat import BackendError, OpenAICompatClient, OpenAICompatConfig, image_part
 from sifthinker.data.types import Frame, GroundedItem, WriteRequest
 from sifthinker.data.writers.api import APIWriter
-from sifthinker.infer import GenerationConfig, SIFThinker
+from sifthinker.infer import DecodingConfig, SIFThinker
 from sifthinker.infer.server import ServeConfig, SIFServer
 from sifthinker.judge import OpenAIJudge
 from sifthinker.models.tiny import tiny_model_path
@@ -33,7 +33,7 @@ def png(w=56, h=56, seed=0) -> bytes:
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
     (root / "a.png").write_bytes(png())
-    thinker = SIFThinker(str(tiny_model_path()), depth="none", generation=GenerationConfig(max_new_tokens=8))
+    thinker = SIFThinker(str(tiny_model_path()), depth="none", generation=DecodingConfig(max_new_tokens=8))
     cfg = ServeConfig(port=0, model_name="sif-tiny", image_root=str(root), max_request_bytes=200_000,
                       max_image_pixels=128 * 128, max_new_tokens=8, batch_size=4)  # fmt: skip
     with SIFServer(thinker, cfg) as srv:

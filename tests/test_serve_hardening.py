@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from sifthinker.backends.openai_compat import OpenAICompatClient, OpenAICompatConfig
-from sifthinker.infer import GenerationConfig, SIFThinker
+from sifthinker.infer import DecodingConfig, SIFThinker
 from sifthinker.infer.server import ServeConfig, SIFServer, bind_warning, is_loopback
 from sifthinker.models.tiny import tiny_model_path
 
@@ -34,7 +34,7 @@ class Gated:
         self.open.set()
 
     @property
-    def generation(self) -> GenerationConfig:
+    def generation(self) -> DecodingConfig:
         return self.thinker.generation
 
     def generate(self, prompts, images, **kw):
@@ -47,7 +47,7 @@ class Gated:
 
 @pytest.fixture(scope="module")
 def gated():
-    thinker = SIFThinker(str(tiny_model_path()), depth="none", generation=GenerationConfig(max_new_tokens=8))
+    thinker = SIFThinker(str(tiny_model_path()), depth="none", generation=DecodingConfig(max_new_tokens=8))
     return Gated(thinker)
 
 
@@ -275,7 +275,7 @@ def test_a_burst_past_the_queue_gets_503_not_resets(server, gated):
 
 
 def test_each_request_is_decoded_with_its_own_options(server, gated):
-    before = GenerationConfig(**vars(gated.thinker.generation))
+    before = DecodingConfig(**vars(gated.thinker.generation))
     gated.calls.clear()
     bodies = [{**HI, "max_tokens": 2}, {**HI, "max_tokens": 6, "temperature": 0.7, "top_p": 0.9, "seed": 7}]
     with_results: list = [None, None]

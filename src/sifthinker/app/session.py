@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..infer.engine import GenerationConfig, SIFThinker
+from ..infer.engine import DecodingConfig, SIFThinker
 from .steps import FocusView, focus_view, parse_choices
 
 __all__ = ["AppSession", "AppResult", "DEPTH_CHOICES"]
@@ -49,7 +49,7 @@ class AppSession:
         self.instruction = checkpoint_prompt(model).get("instruction")  # the prompt it was trained with
         self.depth_model = depth_model
         self.device = device
-        self.generation = GenerationConfig(max_new_tokens=max_new_tokens)
+        self.generation = DecodingConfig(max_new_tokens=max_new_tokens)
         self._thinkers: dict[str, SIFThinker] = {}
         self._lock = threading.Lock()  # one generation at a time: the model is not shared across threads
 

@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sifthinker.infer import GenerationConfig, SIFThinker, draw_focus_path
+    from sifthinker.infer import DecodingConfig, SIFThinker, draw_focus_path
 
     if not args.image.is_file():
         print(f"sifthinker infer: {args.image}: no such image", file=sys.stderr)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             depth=mode,
             depth_model=args.depth_model,
             device=args.device,
-            generation=GenerationConfig(
+            generation=DecodingConfig(
                 max_new_tokens=args.max_new_tokens,
                 do_sample=args.sample,
                 temperature=args.temperature,

@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sifthinker.infer import GenerationConfig, SIFThinker
+    from sifthinker.infer import DecodingConfig, SIFThinker
     from sifthinker.infer.server import ServeConfig, SIFServer
 
     api_key = args.api_key if args.api_key is not None else (os.environ.get(API_KEY_ENV) or None)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     thinker = SIFThinker(
         args.model, depth="none", device=args.device, dtype=args.dtype,
-        generation=GenerationConfig(max_new_tokens=args.max_new_tokens),
+        generation=DecodingConfig(max_new_tokens=args.max_new_tokens),
     )  # fmt: skip
     server = SIFServer(thinker, cfg)
     server.serve_forever(on_ready=lambda: print(f"serving {cfg.model_name} on {server.url}", flush=True))

@@ -277,7 +277,7 @@ def _example_chain(out: Path) -> str:
 
 def _focus_paths(out: Path, model: str, cfg: DemoConfig) -> dict:
     """Draw the GRPO model's focus path for one test item of each of a few question types."""
-    from ..infer import GenerationConfig, SIFThinker, draw_focus_path
+    from ..infer import DecodingConfig, SIFThinker, draw_focus_path
 
     test = [json.loads(line) for line in (out / "synth" / "test.jsonl").read_text().splitlines()]
     chosen, types, scenes = [], set(), set()
@@ -290,7 +290,7 @@ def _focus_paths(out: Path, model: str, cfg: DemoConfig) -> dict:
 
     chosen.sort(key=lambda r: r["question_type"] not in SPATIAL_TYPES)
     thinker = SIFThinker(model, instruction="",
-                         generation=GenerationConfig(max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed))  # fmt: skip
+                         generation=DecodingConfig(max_new_tokens=cfg.eval_new_tokens, seed=cfg.seed))  # fmt: skip
     panels = []
     root = out / "synth"
     for i, r in enumerate(chosen[: cfg.focus_items]):

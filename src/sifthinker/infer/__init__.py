@@ -5,13 +5,13 @@ OpenAI-compatible server around the engine is :mod:`sifthinker.infer.server` (th
 uvicorn), imported from there so this package needs neither.
 """
 
-from .engine import DEPTH_MODES, GenerationConfig, InferResult, SIFThinker
+from .engine import DEPTH_MODES, DecodingConfig, InferResult, SIFThinker
 from .predictor import SIFPredictor, depth_map_path, load_predictor
 from .viz import draw_focus_path
 
 __all__ = [
     "DEPTH_MODES",
-    "GenerationConfig",
+    "DecodingConfig",
     "InferResult",
     "SIFThinker",
     "SIFPredictor",

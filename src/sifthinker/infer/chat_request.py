@@ -3,7 +3,7 @@
 The server (:mod:`sifthinker.infer.server`) reads the bytes; this module decides whether they are a request it can
 serve: JSON that is valid UTF-8 with bounded nesting and numbers (:func:`sifthinker.io.loads_json`), the fields of
 the right types and ranges, images as base64 ``data:`` URLs or paths inside the image root, within the image and
-pixel caps. Decoding options become one :class:`GenerationConfig` per request, handed to the engine per call.
+pixel caps. Decoding options become one :class:`DecodingConfig` per request, handed to the engine per call.
 
 >>> req = parse_chat_body(b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}', ChatLimits())
 >>> req.messages, req.images, req.generation.max_new_tokens, req.generation.do_sample, req.model
@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from ..io import JsonInputError, PathOutsideRoot, loads_json, path_inside
-from .engine import GenerationConfig
+from .engine import DecodingConfig
 
 __all__ = ["ChatLimits", "ChatRequest", "RequestError", "parse_chat_body", "parse_chat_request"]
 
@@ -49,7 +49,7 @@ class ChatRequest:
 
     messages: list[dict]  # content parts with ``{"type": "image"}`` placeholders
     images: list[Image.Image]  # in the order of the placeholders
-    generation: GenerationConfig
+    generation: DecodingConfig
     model: str | None = None
 
 
@@ -134,7 +134,7 @@ def _messages(msgs: Any, limits: ChatLimits) -> tuple[list[dict], list[Image.Ima
     return out, images
 
 
-def _generation(body: dict, limits: ChatLimits) -> GenerationConfig:
+def _generation(body: dict, limits: ChatLimits) -> DecodingConfig:
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens", limits.max_new_tokens))
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise RequestError(400, f"max_tokens must be a positive integer, got {max_tokens!r}"[:200])
@@ -147,7 +147,7 @@ def _generation(body: dict, limits: ChatLimits) -> GenerationConfig:
     seed = body.get("seed", limits.seed)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_SEED:
         raise RequestError(400, f"seed must be an integer in [0, 2**63), got {seed!r}"[:200])
-    return GenerationConfig(
+    return DecodingConfig(
         max_new_tokens=min(max_tokens, limits.max_new_tokens),
         do_sample=temperature > 0,
         temperature=float(temperature) if temperature > 0 else 1.0,

@@ -23,7 +23,7 @@ from ..depth import colourise, load_depth
 from ..prompts import build_prompt
 from ..trace import LenientTrace, Trace, TraceFormatError, parse_trace, read_lenient
 
-__all__ = ["GenerationConfig", "InferResult", "SIFThinker", "DEPTH_MODES"]
+__all__ = ["DecodingConfig", "InferResult", "SIFThinker", "DEPTH_MODES"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEPTH_MODES = ("auto", "model", "none")
 
 
 @dataclass
-class GenerationConfig:
+class DecodingConfig:
     """Decoding options; greedy by default so scores are deterministic (the authors sampled at T = 0.95)."""
 
     max_new_tokens: int = 2048
@@ -118,7 +118,7 @@ class SIFThinker:
         depth_model: str | None = None,
         device: str | None = None,
         instruction: str | None = None,
-        generation: GenerationConfig | None = None,
+        generation: DecodingConfig | None = None,
         dtype: Any = "auto",
         device_map: Any = None,
         attn_implementation: str | None = None,
@@ -148,7 +148,7 @@ class SIFThinker:
         self.depth_model = depth_model
         self.device = device
         self.instruction = instruction
-        self.generation = generation or GenerationConfig()
+        self.generation = generation or DecodingConfig()
         self._estimator = None
 
     # ------------------------------------------------------------------------------------------------- depth
@@ -199,7 +199,7 @@ class SIFThinker:
         images: list[list[Image.Image]],
         *,
         return_usage: bool = False,
-        generation: GenerationConfig | None = None,
+        generation: DecodingConfig | None = None,
     ):
         """Batched generation: chat-template each prompt, run ``generate`` once, decode only the new tokens.
 

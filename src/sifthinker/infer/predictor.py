@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..depth import save_depth
-from .engine import GenerationConfig, SIFThinker
+from .engine import DecodingConfig, SIFThinker
 
 __all__ = ["SIFPredictor", "load_predictor", "depth_map_path"]
 
@@ -78,7 +78,7 @@ def load_predictor(
         raise ValueError(f"engine {engine!r}: expected 'hf' or 'vllm'")
     common = dict(
         depth=depth, depth_model=depth_model, device=device, instruction=instruction,
-        generation=GenerationConfig(
+        generation=DecodingConfig(
             max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed
         ),
         min_pixels=min_pixels, max_pixels=max_pixels,

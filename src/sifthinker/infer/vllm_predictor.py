@@ -6,7 +6,7 @@ vLLM instead of ``model.generate``: everything before it (the RGB image, the dep
 the one prompt of :mod:`sifthinker.prompts`) and after it (strict and lenient trace parsing) is the HF code path,
 unchanged. The prompt text is the processor's chat template, as for HF; vLLM receives it with the images as
 ``multi_modal_data`` and expands each image placeholder itself, with the same pixel budget. Decoding follows
-:class:`~sifthinker.infer.engine.GenerationConfig` (greedy by default); the checkpoint's repetition penalty, which
+:class:`~sifthinker.infer.engine.DecodingConfig` (greedy by default); the checkpoint's repetition penalty, which
 HF's ``generate`` applies from ``generation_config.json``, is applied here too.
 
 Usage (a GPU machine)::
@@ -23,7 +23,7 @@ import os
 from types import SimpleNamespace
 from typing import Any
 
-from .engine import GenerationConfig, SIFThinker
+from .engine import DecodingConfig, SIFThinker
 from .predictor import SIFPredictor
 
 __all__ = [
@@ -47,14 +47,14 @@ def require_vllm(what: str = "the vLLM predictor", instead: str = "evaluate with
                           f"or {instead}") from e  # fmt: skip
 
 
-def sampling_kwargs(generation: GenerationConfig, *, repetition_penalty: float | None = None) -> dict[str, Any]:
+def sampling_kwargs(generation: DecodingConfig, *, repetition_penalty: float | None = None) -> dict[str, Any]:
     """``vllm.SamplingParams`` keyword arguments for our decoding settings.
 
     Greedy (``do_sample=False``) is temperature 0 — vLLM's greedy; sampling keeps temperature, top-p and the seed.
 
-    >>> sampling_kwargs(GenerationConfig(max_new_tokens=64))
+    >>> sampling_kwargs(DecodingConfig(max_new_tokens=64))
     {'max_tokens': 64, 'temperature': 0.0, 'top_p': 1.0, 'skip_special_tokens': True}
-    >>> sampling_kwargs(GenerationConfig(do_sample=True, temperature=0.95, top_p=0.9, seed=3), repetition_penalty=1.05)
+    >>> sampling_kwargs(DecodingConfig(do_sample=True, temperature=0.95, top_p=0.9, seed=3), repetition_penalty=1.05)
     {'max_tokens': 2048, 'temperature': 0.95, 'top_p': 0.9, 'skip_special_tokens': True, 'seed': 3, \
 'repetition_penalty': 1.05}
     """
@@ -124,7 +124,7 @@ class VLLMThinker(SIFThinker):
         depth_model: str | None = None,
         device: str | None = None,
         instruction: str | None = None,
-        generation: GenerationConfig | None = None,
+        generation: DecodingConfig | None = None,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         max_images: int = 2,
@@ -140,7 +140,7 @@ class VLLMThinker(SIFThinker):
             raise ValueError(f"max_images must be an integer >= 1, got {max_images!r}")
         path = resolve_model_path(model)
         processor = load_processor(path, min_pixels=min_pixels, max_pixels=max_pixels)
-        generation = generation or GenerationConfig()
+        generation = generation or DecodingConfig()
         if llm is None:
             mm = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
             llm_kwargs.setdefault("seed", generation.seed)
@@ -156,7 +156,7 @@ class VLLMThinker(SIFThinker):
         self.max_images = max_images
         self.usage: list[tuple[int, int]] = []  # (prompt tokens, completion tokens) of every generation so far
 
-    def sampling_params(self, generation: GenerationConfig | None = None):
+    def sampling_params(self, generation: DecodingConfig | None = None):
         """``vllm.SamplingParams`` for ``generation`` (None: :attr:`generation`), with the checkpoint's repetition
         penalty."""
         from vllm import SamplingParams
@@ -171,7 +171,7 @@ class VLLMThinker(SIFThinker):
         images: list[list],
         *,
         return_usage: bool = False,
-        generation: GenerationConfig | None = None,
+        generation: DecodingConfig | None = None,
     ):
         """Batched generation on vLLM, same contract as :meth:`SIFThinker.generate` (``generation`` decodes this
         call only)."""
