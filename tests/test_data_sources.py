@@ -24,12 +24,12 @@ from sifthinker.data.sources import (
     import_sif50k,
 )
 from sifthinker.data.sources.sif50k import FAILURES_FILE, RECORDS_FILE
-from sifthinker.data.sources.visual_cot import from_padded_square, parse_box_string, strip_question
 from sifthinker.data.types import GroundedItem, ItemError
 from sifthinker.depth import load_depth
 from sifthinker.records import REQUIRED, check_record
 from sifthinker.synth.config import SynthConfig
 from sifthinker.synth.dataset import generate_dataset
+from sifthinker.visual_cot_format import from_padded_square, parse_box_string, strip_question
 
 REQUEST = "Please provide the bounding box coordinate of the region that can help you answer the question better."
 

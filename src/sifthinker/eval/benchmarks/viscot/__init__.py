@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ....answers import infer_answer_type
+from ....visual_cot_format import from_padded_square, parse_box_string, strip_question
 from ...scoring import ItemScore, base_results
 from ...types import EvalItem
 from .._common import BenchmarkFileError, check_limit, image_size, read_json
@@ -71,7 +72,6 @@ def _image_root(default: Path, datasets: list[list]) -> Path:
 
 
 def _record_item(rec: dict, subset: str, root: Path, where: str) -> EvalItem:
-    from ....data.sources.visual_cot import from_padded_square, parse_box_string, strip_question
 
     try:
         images = rec["image"]
