@@ -25,7 +25,7 @@ for variant in depth rgb; do
   extra=()
   [ "$variant" = rgb ] && extra=(--model-arg depth=none)
   $PY -m sifthinker.cli.main eval --bench synthetic --data "$OUT/synth" --out "$OUT/run-$variant" --model "$MODEL" \
-    --limit 12 --quiet --model-arg max_new_tokens=200 "${extra[@]}"
+    --limit 12 --quiet --model-arg max_new_tokens=400 "${extra[@]}"
 done
 $PY - "$OUT" <<'PYEOF'
 import sys
