@@ -156,6 +156,11 @@ class SIFSFTConfig(SIFArguments, SFTConfig):
         default=2048,
         metadata={"help": "Longest tokenised sequence (prompt with image tokens + trace); the paper's cutoff."},
     )
+    # TRL sets the deprecated `gradient_checkpointing` to True, which transformers >= 5 warns about on every config
+    # whose `activation_checkpointing` is unset; the same default under the new name says it without the warning.
+    activation_checkpointing: bool | None = field(
+        default=True, metadata={"help": "Recompute activations in the backward pass to save memory (TRL's default)."}
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (the paper: 8)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (the paper: 16)."})
 
@@ -179,6 +184,10 @@ class SIFGRPOConfig(SIFArguments, GRPOConfig):
     Defaults follow the paper where TRL's differ: β 0.04, LoRA r 64 / α 128, the four SIF rewards."""
 
     beta: float = field(default=0.04, metadata={"help": "KL coefficient (the paper: 0.04)."})
+    # as in SIFSFTConfig
+    activation_checkpointing: bool | None = field(
+        default=True, metadata={"help": "Recompute activations in the backward pass to save memory (TRL's default)."}
+    )
     lora_r: int = field(default=64, metadata={"help": "LoRA rank (the paper: 64)."})
     lora_alpha: int = field(default=128, metadata={"help": "LoRA alpha (the paper: 128)."})
 
