@@ -17,7 +17,7 @@ from sifthinker.depth import box_mean, box_pixel_rect, validate_depth
 from sifthinker.synth import QUESTION_TYPES, SynthConfig, make_questions, render_scene
 from sifthinker.synth.config import PALETTE
 from sifthinker.synth.questions import _mc
-from sifthinker.synth.render import intersect
+from sifthinker.synth.raycast import intersect
 from sifthinker.synth.world import Primitive
 
 SMALL = SynthConfig(image_size=(128, 128), objects=(3, 6))
