@@ -6,6 +6,8 @@ import argparse
 import sys
 import tempfile
 
+from sifthinker.cli import add_model_argument
+
 HELP = "a local web app: ask a model about an image and see its focus path step by step (needs the app extra)"
 DESCRIPTION = (
     "Start a Gradio app on 127.0.0.1 (by default): upload an image or pick a synthetic test scene, ask a question "
@@ -16,11 +18,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default="sif-tiny-sft",
-        help="hub id, local checkpoint folder, sif-tiny-sft (shipped, the default), sif-tiny-base or sif-tiny",
-    )
+    add_model_argument(p, default="sif-tiny-sft")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--depth-model", default=None, help="depth model hub id or local folder for 'estimated' depth")

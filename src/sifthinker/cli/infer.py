@@ -7,15 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from sifthinker.cli import add_model_argument
+
 HELP = "ask a model a question about an image; print its focus path and answer (--viz draws it)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        help="hub id, local checkpoint folder, sif-tiny-base (shipped, pretrained) or sif-tiny (random)",
-    )
+    add_model_argument(p)
     p.add_argument("--image", type=Path, required=True)
     p.add_argument("--question", required=True)
     p.add_argument("--choices", nargs="+", default=None, help="answer options, shown as (A) ... (B) ...")

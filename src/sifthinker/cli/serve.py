@@ -9,16 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from sifthinker.cli import add_model_argument
+
 HELP = "serve a model behind an OpenAI-compatible /v1/chat/completions on 127.0.0.1 (HF backend)"
 API_KEY_ENV = "SIFTHINKER_API_KEY"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        help="hub id, local checkpoint folder, sif-tiny-base (shipped, pretrained) or sif-tiny (random)",
-    )
+    add_model_argument(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     p.add_argument("--name", default=None, help="the model name clients use (default: --model)")
