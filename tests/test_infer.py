@@ -108,6 +108,11 @@ def test_predictor_on_the_synthetic_benchmark(tiny, tmp_path):
     assert n > 0 and len(preds) == n == res["counts"]["loaded"] == res["counts"]["evaluated"]
     # the random tiny model writes no <answer>: every item is a missing answer, scored wrong (never as the GT)
     assert res["counts"]["missing_answer"] == n and res["counts"]["correct"] == 0
+    # in-process predictions carry their token counts: tokens per answer is measured, bounded by max_new_tokens
+    assert all(1 <= p["tokens"] <= 8 for p in preds)
+    assert res["focus"]["n_with_tokens"] == n and res["focus"]["tokens_per_answer"] == pytest.approx(
+        sum(p["tokens"] for p in preds) / n, abs=0.01
+    )
     p = load_predictor(tiny, max_new_tokens=4, batch_size=3)
     assert p.batch_size == 3 and p.thinker.generation.max_new_tokens == 4
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..answers import ANSWER_TYPES
+from ..prediction import Prediction
 from ..prompts import format_question
 
 __all__ = ["EvalItem", "Predictor", "Prediction", "LoadedItems", "ITEM_ANSWER_TYPES"]
@@ -100,24 +101,6 @@ class EvalItem:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvalItem:
         return cls(**d)
-
-
-@dataclass
-class Prediction:
-    """What a predictor knows about one item: the completion, or the error that stopped it (a failed request is
-    recorded with its message and retried on the next run, never scored as an empty answer), and optionally the
-    completion's token count and the seconds it took."""
-
-    completion: str | None
-    error: str | None = None
-    tokens: int | None = None
-    seconds: float | None = None
-
-    def __post_init__(self):
-        if self.completion is None and not self.error:
-            raise ValueError("a Prediction without a completion must carry an error message")
-        if self.completion is not None and not isinstance(self.completion, str):
-            raise TypeError(f"Prediction.completion must be a string, got {type(self.completion).__name__}")
 
 
 class LoadedItems(list):

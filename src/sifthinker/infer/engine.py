@@ -250,16 +250,19 @@ class SIFThinker:
             dmap, dimg = self.prepare_depth(rgb, depth)
             prompt = build_prompt(question, choices, with_depth=self.with_depth, instruction=self.instruction)
             prepared.append((rgb, dmap, dimg, question, prompt))
-        texts = self.generate([p[4] for p in prepared], [[p[0]] + ([p[2]] if p[2] else []) for p in prepared])
+        texts, usage = self.generate(
+            [p[4] for p in prepared], [[p[0]] + ([p[2]] if p[2] else []) for p in prepared], return_usage=True
+        )
         results = []
-        for (rgb, dmap, dimg, question, _), text in zip(prepared, texts, strict=True):
+        for (rgb, dmap, dimg, question, _), text, (n_prompt, n_new) in zip(prepared, texts, usage, strict=True):
             try:
                 trace, error = parse_trace(text), None
             except TraceFormatError as e:
                 trace, error = None, str(e)
             results.append(
                 InferResult(
-                    text, trace, error, read_lenient(text), question, rgb, dmap, dimg, {"model": self.model_name}
-                )
+                    text, trace, error, read_lenient(text), question, rgb, dmap, dimg,
+                    {"model": self.model_name, "prompt_tokens": n_prompt, "completion_tokens": n_new},
+                )  # fmt: skip
             )
         return results

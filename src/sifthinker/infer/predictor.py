@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..depth import save_depth
+from ..prediction import Prediction
 from .engine import DecodingConfig, SIFThinker
 
 __all__ = ["SIFPredictor", "load_predictor", "depth_map_path"]
@@ -32,8 +33,9 @@ class SIFPredictor:
         self.batch_size = batch_size
         self.depth_root = Path(depth_root) if depth_root else None
 
-    def predict(self, items: list) -> list[str]:
-        out: list[str] = []
+    def predict(self, items: list) -> list[Prediction]:
+        """One :class:`~sifthinker.prediction.Prediction` per item: the completion and its token count."""
+        out: list[Prediction] = []
         for s in range(0, len(items), self.batch_size):
             chunk = items[s : s + self.batch_size]
             queries = []
@@ -45,7 +47,7 @@ class SIFPredictor:
             for it, r in zip(chunk, results, strict=True):
                 if self.depth_root is not None and r.depth is not None:
                     save_depth(r.depth, depth_map_path(self.depth_root, it.id))  # atomic: a kill leaves no half map
-                out.append(r.text)
+                out.append(Prediction(r.text, tokens=getattr(r, "meta", {}).get("completion_tokens")))
         return out
 
 

@@ -13,7 +13,7 @@ Usage (a GPU machine)::
 
     from sifthinker.infer import load_predictor
     predictor = load_predictor("runs/qwen2_5_vl_7b/grpo-merged", engine="vllm", max_new_tokens=1024)
-    completions = predictor.predict(items)        # list[EvalItem] -> list[str], as SIFPredictor
+    predictions = predictor.predict(items)        # list[EvalItem] -> list[Prediction], as SIFPredictor
 """
 
 from __future__ import annotations
