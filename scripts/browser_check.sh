@@ -6,7 +6,7 @@
 # 1. a small eval run: `sifthinker synth` (8 scenes) and `sifthinker eval` on the synthetic benchmark with $MODEL,
 #    twice (depth shown / RGB only), then their browse.html and a compare page;
 # 2. `sifthinker app --model $MODEL` on 127.0.0.1;
-# 3. chromium (DevTools over a pipe, see benchmarks/bench_browse.py) opens the app, picks an example, asks, draws a
+# 3. chromium (DevTools over a pipe, scripts/chromium.py) opens the app, picks an example, asks, draws a
 #    completion, opens the browse and compare pages, expands items, filters; a screenshot after each step.
 # Fails on any console error, uncaught exception, failed load, or request that leaves this machine.
 set -euo pipefail
@@ -51,8 +51,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, "benchmarks")
-from bench_browse import Chromium  # noqa: E402
+sys.path.insert(0, "scripts")
+from chromium import Chromium  # noqa: E402
 
 out, port = Path(sys.argv[1]), sys.argv[2]
 shots = out / "shots"
