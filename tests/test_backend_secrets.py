@@ -57,7 +57,8 @@ def test_a_name_that_looks_like_one_is_still_named(monkeypatch):
 
 
 def test_credentials_in_the_base_url_are_never_echoed(monkeypatch, caplog):
-    caplog.set_level(logging.DEBUG)
+    for name in (None, "httpx", "httpx2", "httpcore", "httpcore2", "openai"):
+        caplog.set_level(logging.DEBUG, logger=name)
     fast_sdk_backoff(monkeypatch)
     with pytest.raises(ValueError) as ei:
         OpenAICompatConfig(base_url="ftp://bob:url-secret-77@example.com/v1", model="m", api_key_env=None)
@@ -116,7 +117,8 @@ def test_the_cache_key_holds_no_key(server, tmp_path, monkeypatch):
 
 def test_logged_http_headers_are_redacted(server, monkeypatch, caplog):
     """With -v (DEBUG everywhere) the HTTP library logs every response header; credential ones are masked."""
-    caplog.set_level(logging.DEBUG)
+    for name in (None, "httpx", "httpx2", "httpcore", "httpcore2", "openai"):  # as -v leaves them
+        caplog.set_level(logging.DEBUG, logger=name)
     monkeypatch.setenv(KEY_ENV, SECRET)
     headers = {
         "Set-Cookie": "session=cookie-secret-1",

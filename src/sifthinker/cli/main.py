@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
+HTTP_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
+
+
 def make_parser() -> argparse.ArgumentParser:
     from sifthinker import __version__
 
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:  # one line per HTTP request is the HTTP clients' chatter, not ours: shown with -v only
+        for name in HTTP_CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
