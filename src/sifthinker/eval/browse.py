@@ -21,29 +21,14 @@ from typing import Any
 from ..io import atomic_write_text, iter_jsonl_lines
 from ..trace import TraceFormatError, parse_trace, read_lenient
 from .browse_page import TEMPLATE
+from .report import load_results
 
 __all__ = ["write_browse_page", "write_compare_page", "read_run", "BROWSE_HTML", "STATUSES"]
 
 BROWSE_HTML = "browse.html"
-RESULTS_JSON = "results.json"
 SCORES_JSONL = "scores.jsonl"
 STATUSES = ("correct", "wrong", "missing", "invalid", "skipped")
 MAX_COMPLETION_CHARS = 4000  # the raw text kept per item on the page (the steps are always whole)
-
-
-def _load_results(run: Path) -> dict:
-    path = run / RESULTS_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{run}: no {RESULTS_JSON} (expected a finished `sifthinker eval` run folder)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    if "protocol" in data and not isinstance(data["protocol"], dict):
-        raise ValueError(f"{path}: field 'protocol' must be an object, got {type(data['protocol']).__name__}")
-    return data
 
 
 def _check_line(rec: Any, where: str) -> tuple[dict, dict, str | None]:
@@ -65,7 +50,7 @@ def read_run(run_dir: str | os.PathLike) -> tuple[dict, list[tuple[dict, dict, s
     """``(results dict, [(item, score, completion), ...])`` of a run folder; a clear error naming the file, line and
     field for anything that breaks the contract; a repeated item id is an error too."""
     run = Path(run_dir)
-    results = _load_results(run)
+    results = load_results(run)
     path = run / SCORES_JSONL
     if not path.is_file():
         raise FileNotFoundError(f"{run}: no {SCORES_JSONL} (one scored item per line)")

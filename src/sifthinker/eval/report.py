@@ -159,12 +159,21 @@ def write_charts(res: dict, out_dir: str | os.PathLike) -> list[str]:
 
 
 def load_results(run_dir: str | os.PathLike) -> dict:
+    """A run's ``results.json`` (``run_dir`` a run folder or the file), checked to be a JSON object whose
+    ``protocol``, when present, is an object; each fault names the file."""
     p = Path(run_dir)
     p = p / "results.json" if p.is_dir() else p
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no results.json; score the run first (--mode score)")
-    with open(p, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a JSON object, got {type(data).__name__}")
+    if "protocol" in data and not isinstance(data["protocol"], dict):
+        raise ValueError(f"{p}: field 'protocol' must be an object, got {type(data['protocol']).__name__}")
+    return data
 
 
 class ProtocolMismatch(ValueError):

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..io import atomic_write_text, repair_jsonl_tail
 from .benchmarks import BenchmarkModule, get_benchmark
-from .browse import write_browse_page
+from .browse import SCORES_JSONL, write_browse_page
 from .predictions import PredictionRecords, prediction_line, read_prediction_records, read_predictions
 from .protocol import protocol_card, protocol_differences
 from .report import compare, results_markdown, write_charts
@@ -46,7 +46,6 @@ PREDICTIONS = "predictions.jsonl"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 RUN_JSON = "run.json"
-SCORES_JSONL = "scores.jsonl"
 PROTOCOL_JSON = "protocol.json"
 
 
