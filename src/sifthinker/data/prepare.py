@@ -62,43 +62,31 @@ def check_item(item: GroundedItem) -> None:
         raise StageFailure("source", "choices", f"expected at least two non-empty options, got {item.choices!r}")
 
 
+@dataclass(kw_only=True)
 class Preparer:
     """Items → :class:`Prepared` (or :class:`StageFailure`), model depth computed in batches per call."""
 
-    def __init__(
-        self,
-        *,
-        image_root: Path,
-        depth_root: Path,
-        cache: DepthCache,
-        depth: str,  # one of data.types.DEPTH_SOURCES (BuildConfig checks it)
-        depth_model: str,
-        device: str | None,
-        depth_batch_size: int,
-        max_image_pixels: int,
-        needs_images: bool,
-    ) -> None:
-        self.root = image_root
-        self.depth_root = depth_root
-        self.cache = cache
-        self.depth = depth
-        self.depth_model = depth_model
-        self.device = device
-        self.depth_batch_size = depth_batch_size
-        self.max_image_pixels = max_image_pixels
-        self.needs_images = needs_images
-        self.estimator: DepthAnythingEstimator | None = None
+    image_root: Path
+    depth_root: Path
+    cache: DepthCache
+    depth: str  # one of data.types.DEPTH_SOURCES (BuildConfig checks it)
+    depth_model: str
+    device: str | None
+    depth_batch_size: int
+    max_image_pixels: int
+    needs_images: bool
+    estimator: DepthAnythingEstimator | None = None
 
     def wants_model(self, item: GroundedItem) -> bool:
         return self.depth == "model" or (self.depth == "auto" and not item.depth_path)
 
     def open_image(self, item: GroundedItem) -> tuple[Path, tuple[int, int], Image.Image | None]:
         try:
-            path = resolve_inside(self.root, item.image, field="image", record=item.id)
+            path = resolve_inside(self.image_root, item.image, field="image", record=item.id)
         except ItemError as e:
             raise StageFailure("source", "path", str(e)) from None
         if not path.is_file():
-            raise StageFailure("image", "missing", f"image {item.image!r} not found under {self.root}")
+            raise StageFailure("image", "missing", f"image {item.image!r} not found under {self.image_root}")
         cap = self.max_image_pixels
         try:
             with open_image(path, cap) as im:  # the size is checked from the header before anything is decoded
@@ -120,7 +108,7 @@ class Preparer:
         try:
             dpath = resolve_inside(self.depth_root, item.depth_path, field="depth_path", record=item.id)
             vis = (
-                resolve_inside(self.root, item.depth_image, field="depth_image", record=item.id)
+                resolve_inside(self.image_root, item.depth_image, field="depth_image", record=item.id)
                 if item.depth_image
                 else None
             )
