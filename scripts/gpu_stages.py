@@ -124,12 +124,12 @@ def _load(args, *, on_gpu: bool = True):
 
 
 def _lora(model, *, r: int, alpha: int, dropout: float):
-    from peft import LoraConfig
+    """The training code's LoRA config: PEFT's all-linear targets, the frozen vision tower excluded."""
+    from sifthinker.train.common import lora_config
+    from sifthinker.train.configs import SIFArguments
 
-    from sifthinker.models.loading import lora_target_regex
-
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM", bias="none",
-                      target_modules=lora_target_regex(model, "language-model"))  # fmt: skip
+    return lora_config(model, SIFArguments(use_peft=True, lora_r=r, lora_alpha=alpha, lora_dropout=dropout,
+                                           lora_target_modules=["all-linear"], freeze_vision=True))  # fmt: skip
 
 
 def _common_args(args, stage: str) -> dict:

@@ -4,8 +4,8 @@
 :mod:`sifthinker.models.tiny` with random weights, built once and cached; or ``sif-tiny-base``: the pretrained tiny
 base model that ships inside the package) and returns ``(model, processor)``. The image pixel budget
 (``min_pixels``/``max_pixels``) is set on the processor's image processor, as Qwen-VL checkpoints expect.
-:func:`vision_module_names`, :func:`freeze_vision` and :func:`lora_target_regex` find the vision tower and the
-language model's linear layers by module name, for freezing and LoRA.
+:func:`vision_module_names` and :func:`freeze_vision` find and freeze the vision tower by module name (LoRA leaves it
+out through PEFT's ``exclude_modules``: :func:`sifthinker.train.common.lora_config`).
 
 >>> resolve_dtype("bfloat16"), resolve_dtype("auto"), resolve_dtype(None)
 ('bfloat16', 'auto', None)
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,6 @@ __all__ = [
     "load_model",
     "vision_module_names",
     "freeze_vision",
-    "linear_module_names",
-    "lora_target_regex",
 ]
 
 # The name that resolves to the offline tiny model (random weights, built into the cache on first use).
@@ -280,40 +277,3 @@ def freeze_vision(model: Any) -> int:
             p.requires_grad_(False)
             n += 1
     return n
-
-
-def linear_module_names(model: Any, *, include_vision: bool = False) -> list[str]:
-    """Full names of the ``nn.Linear`` layers (the output head excluded), vision tower included or not."""
-    import torch
-
-    prefixes = vision_module_names(model)
-    out = []
-    for name, mod in model.named_modules():
-        if not isinstance(mod, torch.nn.Linear):
-            continue
-        if name.rsplit(".", 1)[-1] in ("lm_head", "output", "score"):
-            continue
-        if not include_vision and any(name.startswith(pre + ".") for pre in prefixes):
-            continue
-        out.append(name)
-    return out
-
-
-def lora_target_regex(model: Any, scope: str = "language-model") -> str:
-    """A PEFT ``target_modules`` regex (full match) for the linear layers of a scope.
-
-    ``language-model``: the language model's linear layers only (the vision tower and projector excluded);
-    ``all-linear``: every linear layer but the output head, the vision tower included. Layer indices are folded
-    into ``\\d+`` so the regex stays short (one alternative per distinct layer name).
-    """
-    if scope not in ("language-model", "all-linear"):
-        raise ValueError(f"LoRA scope {scope!r}: expected 'language-model' or 'all-linear'")
-    names = linear_module_names(model, include_vision=scope == "all-linear")
-    if not names:
-        raise ValueError(f"{type(model).__name__}: no linear layers found for LoRA scope {scope!r}")
-    patterns: list[str] = []
-    for name in names:
-        pat = r"\.".join(r"\d+" if part.isdigit() else re.escape(part) for part in name.split("."))
-        if pat not in patterns:
-            patterns.append(pat)
-    return "^(?:" + "|".join(patterns) + ")$"
