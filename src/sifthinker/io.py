@@ -14,6 +14,8 @@ repair, :func:`done_ids`), the build-folder resolver (:func:`record_files`) and 
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 import os
@@ -36,6 +38,8 @@ __all__ = [
     "record_files",
     "JsonlAppender",
     "done_ids",
+    "encode_image",
+    "data_url",
 ]
 
 DEFAULT_MAX_LINE_BYTES = 64 * 2**20  # a JSONL line longer than this is refused without being read into memory
@@ -278,3 +282,19 @@ def record_files(path: str | os.PathLike, stem: str = "records") -> list[Path]:
     raise FileNotFoundError(
         f"{p} holds no {stem}.jsonl and no {stem}.shard-*.jsonl: point at a build folder or a file"
     )
+
+
+def encode_image(im, fmt: str = "PNG", **save_options: Any) -> bytes:
+    """The bytes of a PIL image saved as ``fmt`` (``quality=``, ``optimize=`` … go to ``Image.save``)."""
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **save_options)
+    return buf.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    """``data:<mime>;base64,…``: how an image travels inline, in an HTML page or a chat request.
+
+    >>> data_url(b"PNG", "image/png")
+    'data:image/png;base64,UE5H'
+    """
+    return f"data:{mime};base64,{base64.b64encode(bytes(data)).decode('ascii')}"

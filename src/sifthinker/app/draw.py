@@ -6,17 +6,16 @@ Pictures are embedded as PNG data URLs, so the block needs nothing from a server
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 from PIL import Image, ImageDraw, ImageFont
 
 from ..infer.viz import STEP_COLOURS
+from ..io import data_url, encode_image
 from ..trace import format_number
 from .steps import FocusView, RegionView
 
-__all__ = ["draw_regions", "steps_html", "display_size", "data_url"]
+__all__ = ["draw_regions", "steps_html", "display_size", "image_url"]
 
 DISPLAY_PX = 300  # the longer side of each drawn picture
 
@@ -62,10 +61,8 @@ def draw_regions(image: Image.Image, regions: list[RegionView], colour: str, *, 
     return im
 
 
-def data_url(im: Image.Image, fmt: str = "PNG") -> str:
-    buf = io.BytesIO()
-    im.save(buf, format=fmt)
-    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def image_url(im: Image.Image, fmt: str = "PNG") -> str:
+    return data_url(encode_image(im, fmt), f"image/{fmt.lower()}")
 
 
 def _num(v: float | None) -> str:
@@ -113,10 +110,10 @@ def steps_html(view: FocusView, image: Image.Image, depth_image: Image.Image | N
         depth_image = depth_image.resize(image.size)
     for step in view.steps:
         colour = STEP_COLOURS[(step.index - 1) % len(STEP_COLOURS)]
-        rgb = data_url(draw_regions(image, step.regions, colour))
+        rgb = image_url(draw_regions(image, step.regions, colour))
         pics = [_figure(rgb, f"step {step.index} on the image", "the image · depth as stated")]
         if depth_image is not None:
-            pic = data_url(draw_regions(depth_image, step.regions, colour, true_depth=view.has_true_depth))
+            pic = image_url(draw_regions(depth_image, step.regions, colour, true_depth=view.has_true_depth))
             what = "stated vs true box-mean" if view.has_true_depth else "stated (no lossless map: true n/a)"
             pics.append(_figure(pic, f"step {step.index} on the depth image", f"depth (near = red) · {what}"))
         text = html.escape(step.text) if step.text is not None else "<em>(no step text: malformed trace)</em>"

@@ -25,7 +25,6 @@ message, or cached: a reply that repeats the key is stored and returned with ``[
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import threading
@@ -35,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..io import data_url
 from .cache import ReplyCache, cache_key
 from .config import OpenAICompatConfig
 from .errors import RETRY_COUNT_HEADER, BackendError, from_sdk_error
@@ -52,7 +52,7 @@ def image_part(png_bytes: bytes, *, mime: str = "image/png", detail: str | None 
     """A chat content part carrying an image inline as a base64 data URL."""
     if not isinstance(png_bytes, (bytes, bytearray, memoryview)) or not len(png_bytes):
         raise ValueError("image_part needs non-empty image bytes")
-    url = f"data:{mime};base64,{base64.b64encode(bytes(png_bytes)).decode('ascii')}"
+    url = data_url(png_bytes, mime)
     part: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if detail is not None:
         part["image_url"]["detail"] = detail

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import os
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text
+from ..io import atomic_write_text, data_url
 
 __all__ = ["write_report", "curves_png", "png_data_uri"]
 
@@ -37,7 +36,7 @@ pre { background: #f6f8fa; padding: .7rem; overflow-x: auto; font-size: .8rem; w
 
 def png_data_uri(path_or_bytes: str | os.PathLike | bytes) -> str:
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
-    return "data:image/png;base64," + base64.b64encode(data).decode()
+    return data_url(data)
 
 
 def curves_png(

@@ -10,15 +10,13 @@ item's steps are embedded as JSON; the page draws the boxes itself over a small 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, iter_jsonl_lines
+from ..io import atomic_write_text, data_url, encode_image, iter_jsonl_lines
 from ..trace import TraceFormatError, parse_trace, read_lenient
 from .browse_page import TEMPLATE
 from .report import load_results
@@ -106,11 +104,10 @@ class _Thumbs:
             with Image.open(p) as im:
                 im = im.convert("RGB")
                 im.thumbnail((self.px, self.px))
-                buf = io.BytesIO()
-                im.save(buf, format="JPEG", quality=70, optimize=True)
+                jpeg = encode_image(im, "JPEG", quality=70, optimize=True)
         except (OSError, ValueError):
             return None
-        self.urls.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+        self.urls.append(data_url(jpeg, "image/jpeg"))
         self.sizes.append(im.size)
         return len(self.urls) - 1
 

@@ -17,7 +17,6 @@ by the next run — never an empty answer. The API key is read from the environm
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import time
@@ -25,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..io import data_url, encode_image
 from ..prompts import build_prompt
 from .protocol import prompt_template
 from .types import EvalItem, Prediction
@@ -32,12 +32,6 @@ from .types import EvalItem, Prediction
 __all__ = ["EndpointPredictor", "image_data_url", "item_messages"]
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
-
-
-def _encode(im, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format=fmt)
-    return buf.getvalue()
 
 
 def image_data_url(path: str | os.PathLike, max_pixels: int | None = None) -> str:
@@ -51,11 +45,11 @@ def image_data_url(path: str | os.PathLike, max_pixels: int | None = None) -> st
         w, h = im.size
         if max_pixels is not None and w * h > max_pixels:
             scale = (max_pixels / (w * h)) ** 0.5
-            data = _encode(im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale)))))
+            data = encode_image(im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale)))))
             mime = "image/png"
         elif mime is None:
-            data, mime = _encode(im.convert("RGB")), "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            data, mime = encode_image(im.convert("RGB")), "image/png"
+    return data_url(data, mime)
 
 
 def _depth_data_url(src: str) -> str:
@@ -69,8 +63,7 @@ def _depth_data_url(src: str) -> str:
         with Image.open(p) as im:
             if im.mode in ("RGB", "RGBA", "P"):
                 return image_data_url(p)
-    png = _encode(Image.fromarray(colourise(load_depth(p))))
-    return f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
+    return data_url(encode_image(Image.fromarray(colourise(load_depth(p)))))
 
 
 def item_messages(
