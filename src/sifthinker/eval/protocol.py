@@ -61,9 +61,10 @@ def model_hash(path: str | os.PathLike | None) -> str | None:
     return h.hexdigest()
 
 
-def _hf_card(predictor) -> dict[str, Any]:
-    """The card of the in-process predictor (``sifthinker.infer``'s ``SIFPredictor``), read from its thinker; what
-    the thinker does not expose stays None."""
+def _thinker_card(predictor) -> dict[str, Any]:
+    """The card of an in-process predictor (``sifthinker.infer``'s ``SIFPredictor`` and its vLLM subclass), read
+    from its thinker; ``backend`` is the predictor's (``hf`` unless it says otherwise); what the thinker does not
+    expose stays None."""
     th = predictor.thinker
     g = getattr(th, "generation", None)
     ip = getattr(getattr(th, "processor", None), "image_processor", None)
@@ -73,7 +74,7 @@ def _hf_card(predictor) -> dict[str, Any]:
     with_depth = getattr(th, "with_depth", None)
     sampling = bool(getattr(g, "do_sample", False))
     return {
-        "backend": "hf",
+        "backend": getattr(predictor, "backend", "hf"),
         "prompt": prompt_template(with_depth, getattr(th, "instruction", None)) if with_depth is not None else None,
         "depth_mode": getattr(th, "depth_mode", None),
         "image_pixels": {
@@ -117,7 +118,7 @@ def protocol_card(predictor, *, seed: int, benchmark: str, item_ids: list[str]) 
     if callable(getattr(predictor, "protocol", None)):
         card.update(predictor.protocol())
     elif hasattr(predictor, "thinker"):
-        card.update(_hf_card(predictor))
+        card.update(_thinker_card(predictor))
     else:
         card["backend"] = "custom"
         card["model"] = {"name": type(predictor).__name__}

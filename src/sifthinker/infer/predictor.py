@@ -26,6 +26,8 @@ class SIFPredictor:
     depth image is shown when it has one, else the depth model estimates a map (saved losslessly under
     ``depth_root`` as ``<item id>.npy`` so the harness can score depth consistency)."""
 
+    backend = "hf"  # named in the run's protocol card
+
     def __init__(self, thinker: SIFThinker, *, batch_size: int = 8, depth_root: str | os.PathLike | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

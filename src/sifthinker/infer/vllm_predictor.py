@@ -190,14 +190,7 @@ class VLLMPredictor(SIFPredictor):
     completions``, depth maps saved under ``depth_root`` as the HF predictor does. vLLM schedules the batch
     itself, so larger batches (the default 64) only help."""
 
+    backend = "vllm"  # the protocol card: the HF predictor's fields (prompt, pixels, decoding, model), this backend
+
     def __init__(self, thinker: VLLMThinker, *, batch_size: int = 64, depth_root: str | os.PathLike | None = None):
         super().__init__(thinker, batch_size=batch_size, depth_root=depth_root)
-
-    def protocol(self) -> dict[str, Any]:
-        """The run's protocol-card fields: the HF predictor's (same prompt, pixel budget, decoding, model), with
-        ``backend`` ``vllm``."""
-        from ..eval import protocol
-
-        hf_card = getattr(protocol, "_hf_card", None)  # the card of a thinker-backed predictor
-        card = hf_card(self) if hf_card is not None else {"model": {"name": self.thinker.model_name}}
-        return {**card, "backend": "vllm"}
