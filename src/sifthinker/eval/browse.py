@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, data_url, encode_image, iter_jsonl_lines
+from ..io import atomic_write_text, data_url, encode_image, iter_jsonl_file
 from ..trace import TraceFormatError, parse_trace, read_lenient
 from .browse_page import TEMPLATE
 from .report import load_results
@@ -53,15 +53,14 @@ def read_run(run_dir: str | os.PathLike) -> tuple[dict, list[tuple[dict, dict, s
     if not path.is_file():
         raise FileNotFoundError(f"{run}: no {SCORES_JSONL} (one scored item per line)")
     rows, seen = [], set()
-    with open(path, "rb") as f:
-        for i, rec in iter_jsonl_lines(f):
-            if isinstance(rec, Exception):
-                raise ValueError(f"{path}: {rec}")
-            item, score, completion = _check_line(rec, f"{path}:{i + 1}")
-            if item["id"] in seen:
-                raise ValueError(f"{path}:{i + 1}: item id {item['id']!r} appears twice")
-            seen.add(item["id"])
-            rows.append((item, score, completion))
+    for i, rec in iter_jsonl_file(path):
+        if isinstance(rec, Exception):
+            raise ValueError(f"{path}: {rec}")
+        item, score, completion = _check_line(rec, f"{path}:{i + 1}")
+        if item["id"] in seen:
+            raise ValueError(f"{path}:{i + 1}: item id {item['id']!r} appears twice")
+        seen.add(item["id"])
+        rows.append((item, score, completion))
     return results, rows
 
 

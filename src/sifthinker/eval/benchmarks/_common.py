@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...answers import LETTERS
-from ...io import JsonInputError, iter_jsonl_lines, temp_path
+from ...io import JsonInputError, iter_jsonl_file, temp_path
 
 __all__ = [
     "BenchmarkFileError",
@@ -53,18 +53,17 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """``(line number, record)`` for every non-blank line (read with :func:`sifthinker.io.iter_jsonl_lines`); a bad
+    """``(line number, record)`` for every non-blank line (read with :func:`sifthinker.io.iter_jsonl_file`); a bad
     line raises naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise BenchmarkFileError(f"{path}: file not found")
-    with open(path, "rb") as f:
-        for i, rec in iter_jsonl_lines(f):
-            if isinstance(rec, JsonInputError):
-                raise BenchmarkFileError(f"{path}: {rec}")
-            if not isinstance(rec, dict):
-                raise BenchmarkFileError(f"{path}:{i + 1}: expected a JSON object, got {type(rec).__name__}")
-            yield i + 1, rec
+    for i, rec in iter_jsonl_file(path):
+        if isinstance(rec, JsonInputError):
+            raise BenchmarkFileError(f"{path}: {rec}")
+        if not isinstance(rec, dict):
+            raise BenchmarkFileError(f"{path}:{i + 1}: expected a JSON object, got {type(rec).__name__}")
+        yield i + 1, rec
 
 
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> list[dict]:
