@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ..answers import answer_match, parse_choice, parse_number, parse_yes_no
-from ..boxes import clip, enclosing
 from ..rewards.scores import completion_text, depth_parts
 from ..trace import read_lenient
 from .focus import FOCUS_DENOMINATORS, area_iou, focus_block
@@ -51,7 +50,6 @@ __all__ = [
     "SKIP_REASONS",
     "DENOMINATORS",
     "extract_answer",
-    "last_area_box",
     "score_item",
     "score_items",
     "accuracy_block",
@@ -158,17 +156,6 @@ def extract_answer(completion) -> str | None:
     ('(B)', None)
     """
     return read_lenient(completion_text(completion)).answer
-
-
-def last_area_box(lt) -> tuple[tuple[float, float, float, float] | None, bool]:
-    """The box a trace predicts: its last usable area's box (clipped to the image); the enclosing box when that area
-    holds several regions (second value True). ``(None, False)`` when the trace has no usable area."""
-    if not lt.areas:
-        return None, False
-    boxes = [clip(r.box) for r in lt.areas[-1]]
-    if len(boxes) == 1:
-        return boxes[0], False
-    return enclosing(boxes), True
 
 
 def _judge(item: EvalItem, pred: str | None) -> tuple[str, bool, float | None]:
