@@ -19,9 +19,9 @@ from test_records import TRACE
 
 from sifthinker.cli.main import main
 from sifthinker.data.build import BuildConfig, build, output_paths
-from sifthinker.data.images import ImageTooLarge, image_size
 from sifthinker.data.sources.jsonl import JsonlSource
 from sifthinker.data.writers.template import TemplateWriter
+from sifthinker.images import ImageTooLarge, image_size
 from sifthinker.records import RecordError, iter_json_records
 
 BAD_LINES = {  # what each bad line is, and a word its error must contain

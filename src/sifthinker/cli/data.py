@@ -91,9 +91,9 @@ def run_build(args: argparse.Namespace) -> int:
     from sifthinker.data.build import BuildConfig, build
     from sifthinker.data.depth_stage import DEFAULT_DEPTH_MODEL
     from sifthinker.data.expansion import ExpansionConfig
-    from sifthinker.data.images import DEFAULT_MAX_IMAGE_PIXELS
     from sifthinker.data.sources import get_source
     from sifthinker.data.writers.template import TemplateWriter
+    from sifthinker.images import DEFAULT_MAX_IMAGE_PIXELS
 
     options = {k.replace("-", "_"): v for k, v in args.source_option}  # max-per-subset=… reads as max_per_subset
     source = get_source(args.source, args.input, image_root=args.image_root, **options)

@@ -31,11 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..images import DEFAULT_MAX_IMAGE_PIXELS
 from ..io import JsonlAppender, atomic_write_text, done_ids
 from .compose import Composer, writer_name
 from .depth_stage import DEFAULT_DEPTH_MODEL, DepthCache
 from .expansion import ExpansionConfig
-from .images import DEFAULT_MAX_IMAGE_PIXELS
 from .prepare import Prepared, Preparer, StageFailure
 from .types import DEPTH_SOURCES, GroundedItem, ItemError
 

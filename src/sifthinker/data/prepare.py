@@ -16,8 +16,8 @@ from PIL import Image
 
 from ..boxes import validate_box
 from ..depth import DepthMap, load_depth
+from ..images import ImageTooLarge, open_image
 from .depth_stage import DepthAnythingEstimator, DepthCache, image_digest
-from .images import ImageTooLarge, open_image
 from .types import GroundedItem, ItemError, resolve_inside
 
 __all__ = ["StageFailure", "Prepared", "Preparer", "check_item"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..images import ImageTooLarge, open_image
 from ..io import JsonInputError, PathOutsideRoot, loads_json, path_inside
 from .engine import DecodingConfig
 
@@ -87,15 +88,10 @@ def _load_image(url: str, limits: ChatLimits) -> Image.Image:
             raise RequestError(400, f"image path {path!r} not found under the image root")
         src = full
     try:
-        with Image.open(src) as im:
-            w, h = im.size
-            if w * h > limits.max_image_pixels:
-                raise RequestError(413, f"image of {w}×{h} pixels exceeds the limit of {limits.max_image_pixels}")
+        with open_image(src, limits.max_image_pixels) as im:  # the size checked from the header, nothing decoded
             return im.convert("RGB")
-    except RequestError:
-        raise
-    except Image.DecompressionBombError as e:  # larger than twice Pillow's own cap: refused before decoding
-        raise RequestError(413, f"image exceeds the limit of {limits.max_image_pixels} pixels ({e})") from None
+    except ImageTooLarge as e:
+        raise RequestError(413, f"image exceeds the limit: {e}") from None
     except Exception as e:  # PIL raises many types on a corrupt image
         raise RequestError(400, f"cannot decode image: {type(e).__name__}: {e}") from None
 

@@ -327,7 +327,7 @@ class ImageSizes:
         got = self._cache.get(key)
         if got is not None:
             return got
-        from ..images import ImageTooLarge, image_size
+        from ...images import ImageTooLarge, image_size
 
         try:
             size = image_size(path)  # the header only: nothing is decoded

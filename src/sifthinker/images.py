@@ -3,7 +3,7 @@
 A 50 kB PNG can declare 20000×20000 pixels (1.2 GB once decoded as RGB). Pillow refuses images above twice its
 ``Image.MAX_IMAGE_PIXELS`` with ``DecompressionBombError`` (an ``Exception``, neither ``OSError`` nor
 ``ValueError``) and warns above it; here both, and anything above our own cap, become :class:`ImageTooLarge`,
-which the build turns into one failure row (stage ``image``, reason ``too_large``).
+which the data build turns into one failure row (stage ``image``, reason ``too_large``) and the server into a 413.
 
 >>> import tempfile, pathlib
 >>> from PIL import Image
@@ -13,7 +13,7 @@ which the build turns into one failure row (stage ``image``, reason ``too_large`
 (12000, 1)
 >>> image_size(p, max_pixels=10_000)
 Traceback (most recent call last):
-sifthinker.data.images.ImageTooLarge: 12000×1 = 12,000 pixels, more than the cap of 10,000 pixels (max_image_pixels)
+sifthinker.images.ImageTooLarge: 12000×1 = 12,000 pixels, more than the cap of 10,000 pixels (max_image_pixels)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -45,7 +46,9 @@ def _bomb_text(e: Exception, max_pixels: int | None) -> str:
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
+def open_image(
+    path: str | os.PathLike | BinaryIO, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+) -> Iterator[Image.Image]:
     """``Image.open`` (header only, lazy) that raises :class:`ImageTooLarge` before any pixel is decoded when the
     declared size exceeds ``max_pixels`` (None: only Pillow's own limit). Other read errors propagate as Pillow
     raises them."""
